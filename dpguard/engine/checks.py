@@ -1,0 +1,449 @@
+"""The hard parts of rules, written and tested once: required values, policy statements, tags,
+KMS keys and ARNs. Rules stay a dozen lines by calling these."""
+from __future__ import annotations
+
+import fnmatch
+import json
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Iterator
+
+from .findings import Outcome, unverifiable, violation
+from .template import Resource, Template
+from .values import (ABSENT, MAX_ALTERNATIVES, ResRef, Unknown, alternatives, as_bool, as_text,
+                     is_literal, scalar_alternatives)
+
+
+def require(r: Resource, path: str, ok: Callable[[Any], bool], message: str) -> Iterator[Outcome]:
+    """Every value the property at `path` may take must satisfy `ok`; a value that cannot be
+    known is unverifiable. `ok` receives ABSENT when the property is not set."""
+    leaves = r.values(path) or [(f"Properties/{path.replace('.', '/')}", ABSENT)]
+    reported = set()
+    for prop_path, value in leaves:
+        if isinstance(value, Unknown):
+            outcome = unverifiable(prop_path, f"{message} (cannot verify: {value.reason})")
+        elif ok(value):
+            continue
+        else:
+            outcome = violation(prop_path, message)
+        if outcome not in reported:
+            reported.add(outcome)
+            yield outcome
+
+
+def require_true(r: Resource, path: str, message: str) -> Iterator[Outcome]:
+    """The boolean at `path` must be true (true or "true")."""
+    return require(r, path, lambda v: as_bool(v) is True, message)
+
+
+def is_set(value: Any) -> bool:
+    return value is not ABSENT and value is not None and value != ""
+
+
+def first(r: Resource, path: str) -> Any:
+    """The value at `path` when it has exactly one possible value, else ABSENT/Unknown/the
+    first branch. For look-ups that decide applicability (an engine name, a key spec)."""
+    values = r.values(path)
+    return values[0][1] if values else ABSENT
+
+
+# ---------------------------------------------------------------- policy documents
+
+@dataclass
+class Statement:
+    path: str
+    effect: Any
+    actions: list | None
+    not_actions: list | None
+    resources: list | None
+    not_resources: list | None
+    principals: list | None  # (kind, value) pairs; kind "*" for the bare wildcard
+    not_principals: list | None
+    condition: Any
+
+    @property
+    def allows(self) -> bool:
+        return self.effect == "Allow"
+
+    @property
+    def denies(self) -> bool:
+        return self.effect == "Deny"
+
+    @property
+    def unknown(self) -> Unknown | None:
+        """The first part of the statement that could not be resolved, if any."""
+        if isinstance(self.effect, Unknown):
+            return self.effect
+        for part in (self.actions, self.not_actions, self.resources, self.principals):
+            for value in part or ():
+                if isinstance(value, Unknown):
+                    return value
+                if isinstance(value, tuple) and isinstance(value[1], Unknown):
+                    return value[1]
+        return self.condition if isinstance(self.condition, Unknown) else None
+
+    @property
+    def has_condition(self) -> bool:
+        return isinstance(self.condition, dict) and bool(self.condition)
+
+
+def expand_ifs(node: Any, tpl: Template, depth: int = 0) -> list:
+    """Every variant of `node` with each Fn::If replaced by one of its branches (decided
+    conditions pick theirs) and AWS::NoValue removed. Other intrinsics stay as they are."""
+    if depth > 64:
+        return [Unknown("document nested too deeply")]
+    if isinstance(node, dict):
+        if len(node) == 1:
+            key, arg = next(iter(node.items()))
+            if key == "Fn::If":
+                if not (isinstance(arg, list) and len(arg) == 3 and isinstance(arg[0], str)):
+                    return [Unknown("Fn::If needs [condition, then, else]")]
+                decided = tpl.condition_value(arg[0])
+                branches = [arg[1]] if decided is True else [arg[2]] if decided is False else arg[1:]
+                return [v for b in branches for v in expand_ifs(b, tpl, depth + 1)]
+            if key == "Ref" and arg == "AWS::NoValue":
+                return [ABSENT]
+        variants: list = [{}]
+        for key, value in node.items():
+            options = expand_ifs(value, tpl, depth + 1)
+            variants = [dict(v, **({} if o is ABSENT else {key: o})) for v in variants for o in options]
+            if len(variants) > MAX_ALTERNATIVES:
+                return [Unknown("too many Fn::If combinations")]
+        return variants
+    if isinstance(node, list):
+        variants = [[]]
+        for item in node:
+            options = expand_ifs(item, tpl, depth + 1)
+            variants = [v + ([] if o is ABSENT else [o]) for v in variants for o in options]
+            if len(variants) > MAX_ALTERNATIVES:
+                return [Unknown("too many Fn::If combinations")]
+        return variants
+    return [node]
+
+
+def _strings(node: Any, tpl: Template) -> list:
+    """A policy element (string or list of strings, possibly intrinsics) as a flat list of
+    str/ResRef/Unknown."""
+    out = []
+    for value in alternatives(node, tpl):
+        items = value if isinstance(value, list) else [value]
+        for item in items:
+            for v in alternatives(item, tpl):
+                if isinstance(v, (Unknown, ResRef)):
+                    out.append(v)
+                elif v is ABSENT:
+                    continue
+                else:
+                    text = as_text(v)
+                    out.append(text if text is not None else Unknown("a policy element is not a string"))
+    return out
+
+
+def _principals(node: Any, tpl: Template) -> list:
+    out = []
+    for value in alternatives(node, tpl):
+        if isinstance(value, Unknown):
+            out.append(("?", value))
+        elif isinstance(value, dict):
+            for kind, ids in value.items():
+                out.extend((kind, v) for v in _strings(ids, tpl))
+        else:
+            out.extend(("*" if v == "*" else "AWS", v) for v in _strings(value, tpl))
+    return out
+
+
+def _optional(doc: dict, key: str, convert: Callable) -> list | None:
+    return convert(doc[key]) if key in doc else None
+
+
+def _statement(item: dict, tpl: Template, path: str) -> Statement:
+    effects = scalar_alternatives(item.get("Effect", ABSENT), tpl, 0)
+    strings = lambda node: _strings(node, tpl)  # noqa: E731
+    principals = lambda node: _principals(node, tpl)  # noqa: E731
+    condition = item.get("Condition", ABSENT)
+    resolved = alternatives(condition, tpl)
+    condition = resolved[0] if len(resolved) == 1 else Unknown("the condition has several values")
+    return Statement(
+        path=path,
+        effect=effects[0] if len(effects) == 1 else Unknown("the effect has several values"),
+        actions=_optional(item, "Action", strings),
+        not_actions=_optional(item, "NotAction", strings),
+        resources=_optional(item, "Resource", strings),
+        not_resources=_optional(item, "NotResource", strings),
+        principals=_optional(item, "Principal", principals),
+        not_principals=_optional(item, "NotPrincipal", principals),
+        condition=condition,
+    )
+
+
+def policy_documents(r: Resource, path: str) -> Iterator[tuple[str, list[Statement] | Unknown]]:
+    """(property path, statements) for every variant of each policy document at `path`.
+    A document that cannot be read gives Unknown instead of statements."""
+    for prop_path, doc in r.values(path):
+        if doc is ABSENT:
+            continue
+        if isinstance(doc, str):
+            try:
+                doc = json.loads(doc)
+            except ValueError:
+                yield prop_path, Unknown("the policy document is a string that is not JSON")
+                continue
+        for variant in expand_ifs(doc, r.template):
+            if isinstance(variant, Unknown):
+                yield prop_path, variant
+            elif not isinstance(variant, dict):
+                yield prop_path, Unknown("the policy document is not a mapping")
+            else:
+                yield prop_path, _statements(variant, r.template, prop_path)
+
+
+def _statements(doc: dict, tpl: Template, prop_path: str) -> list[Statement] | Unknown:
+    items = doc.get("Statement", [])
+    if isinstance(items, dict):
+        items = [items]
+    if not isinstance(items, list):
+        return Unknown("Statement is neither a list nor a mapping")
+    out = []
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            return Unknown(f"statement {index} is not a mapping")
+        out.append(_statement(item, tpl, f"{prop_path}/Statement/{index}"))
+    return out
+
+
+def policy_statements(r: Resource, path: str) -> Iterator[Statement | tuple[str, Unknown]]:
+    """Every statement of every variant of the documents at `path`; an unreadable document
+    comes as (path, Unknown)."""
+    for prop_path, statements in policy_documents(r, path):
+        if isinstance(statements, Unknown):
+            yield prop_path, statements
+        else:
+            yield from statements
+
+
+def is_public_principal(principal: tuple) -> bool:
+    kind, value = principal
+    return value == "*" and kind in ("*", "AWS", "CanonicalUser")
+
+
+def action_matches(action: Any, pattern: str) -> bool:
+    """Does the policy action (which may itself be a wildcard) grant the action `pattern`?"""
+    if not isinstance(action, str):
+        return False
+    return fnmatch.fnmatchcase(pattern.lower(), action.lower())
+
+
+# Condition keys that pin a wildcard principal to known callers.
+SCOPING_CONDITION_KEYS = {
+    "aws:sourcearn", "aws:sourceaccount", "aws:sourceowner", "aws:principalorgid",
+    "aws:principalorgpaths", "aws:principalaccount", "aws:principalarn", "aws:sourcevpc",
+    "aws:sourcevpce", "aws:sourceip", "aws:sourceorgid", "aws:resourceorgid", "aws:userid",
+    "kms:callerAccount".lower(), "kms:viaservice", "aws:calledvia", "aws:principalservicename",
+    "aws:sourceorgpaths", "sts:externalid", "cognito-identity.amazonaws.com:aud",
+    "token.actions.githubusercontent.com:sub",
+}
+
+
+def scoping_condition(statement: Statement) -> bool:
+    """Does the statement carry a condition that limits who can use it?"""
+    if not statement.has_condition:
+        return False
+    for operator, entries in statement.condition.items():
+        if not isinstance(entries, dict):
+            continue
+        for key in entries:
+            if isinstance(key, str) and key.lower() in SCOPING_CONDITION_KEYS:
+                return True
+    return False
+
+
+def public_statements(r: Resource, path: str) -> Iterator[Outcome]:
+    """Allow statements open to any principal without a condition that scopes them."""
+    for s in policy_statements(r, path):
+        if isinstance(s, tuple):
+            yield unverifiable(s[0], f"the policy cannot be read: {s[1].reason}")
+            continue
+        if not s.allows:
+            if isinstance(s.effect, Unknown):
+                yield unverifiable(s.path, f"the statement's effect cannot be known: {s.effect.reason}")
+            continue
+        for principal in s.principals or ():
+            if isinstance(principal[1], Unknown):
+                yield unverifiable(s.path, f"the principal cannot be known: {principal[1].reason}")
+            elif is_public_principal(principal) and not scoping_condition(s):
+                yield violation(f"{s.path}/Principal",
+                                "allows any principal (\"*\") without a condition that limits who can use it")
+                break
+
+
+# ---------------------------------------------------------------- TLS-only resource policies
+
+def denies_insecure_transport(s: Statement) -> bool:
+    """A Deny of every action when aws:SecureTransport is false (CDK's enforceSSL shape)."""
+    if not s.denies or not isinstance(s.condition, dict):
+        return False
+    if not any(p == ("*", "*") or p == ("AWS", "*") for p in s.principals or ()):
+        return False
+    if not s.actions or not all(isinstance(a, str) for a in s.actions):
+        return False
+    service_wide = any(a == "*" or a.endswith(":*") for a in s.actions)
+    if not service_wide:
+        return False
+    for operator, entries in s.condition.items():
+        if operator.lower() not in ("bool", "booliftexists") or not isinstance(entries, dict):
+            continue
+        for key, value in entries.items():
+            values = value if isinstance(value, list) else [value]
+            if key.lower() == "aws:securetransport" and any(as_bool(v) is False for v in values):
+                return True
+    return False
+
+
+def covers(patterns: Iterable, target: str) -> bool:
+    """Does one of the policy's resource patterns match the target ARN (token form) exactly or
+    by wildcard?"""
+    for pattern in patterns:
+        text = pattern.token() if isinstance(pattern, ResRef) else pattern
+        if isinstance(text, str) and (text == target or fnmatch.fnmatchcase(target, text)):
+            return True
+    return False
+
+
+def tls_policy_outcomes(subject: Resource, policy_types: tuple[str, ...], document: str,
+                        targets: Callable[[Resource], list[str]], message: str) -> Iterator[Outcome]:
+    """The subject must have a policy (one of `policy_types`, referencing it) whose every variant
+    denies non-TLS access to each of `targets(subject)` (token-form ARNs, any form matches)."""
+    wanted = targets(subject)
+    policies = subject.template.app.referrers(subject, *policy_types)
+    if not policies:
+        yield violation("Properties", message)
+        return
+    problem: Unknown | None = None
+    for policy in policies:
+        variants = list(policy_documents(policy, document))
+        good = bool(variants)
+        for _, statements in variants:
+            if isinstance(statements, Unknown):
+                problem, good = statements, False
+                continue
+            denies = [s for s in statements if denies_insecure_transport(s)]
+            if not all(any(s.resources is None or covers(s.resources, form) for s in denies
+                           for form in forms) for forms in wanted_forms(wanted)):
+                good = False
+                unknown = next((s.unknown for s in statements if s.unknown), None)
+                problem = problem or unknown
+        if good:
+            return
+    if problem is not None:
+        yield unverifiable("Properties", f"{message} (cannot verify: {problem.reason})")
+    else:
+        yield violation("Properties", message)
+
+
+def wanted_forms(wanted: list) -> list[list[str]]:
+    """Targets are given as lists of equivalent ARN forms, or as single strings."""
+    return [w if isinstance(w, list) else [w] for w in wanted]
+
+
+# ---------------------------------------------------------------- tags, keys, names
+
+def tag_values(r: Resource, key: str, path: str = "Tags") -> list:
+    """Every value the tag `key` may have on the resource (ABSENT when not tagged). Tags come as
+    a list of {Key, Value} on most types and as a mapping on some (SSM, Glue, ...)."""
+    out = []
+    for prop_path, tags in r.values(path):
+        if tags is ABSENT or isinstance(tags, Unknown):
+            out.append(tags)
+        elif isinstance(tags, dict):
+            out.extend(alternatives(tags.get(key, ABSENT), r.template))
+        elif isinstance(tags, list):
+            found = False
+            for item in tags:
+                for tag in alternatives(item, r.template):
+                    if not isinstance(tag, dict):
+                        if isinstance(tag, Unknown):
+                            out.append(tag)
+                        continue
+                    names = scalar_alternatives(tag.get("Key"), r.template, 0)
+                    if key in names:
+                        found = True
+                        out.extend(alternatives(tag.get("Value", ABSENT), r.template))
+                    elif any(isinstance(n, Unknown) for n in names):
+                        out.append(Unknown("a tag key is chosen at deploy time"))
+            if not found:
+                out.append(ABSENT)
+        else:
+            out.append(Unknown(f"{path} is neither a list nor a mapping"))
+    return out or [ABSENT]
+
+
+AWS_MANAGED_KEY_ALIASES = ("alias/aws/",)
+
+
+def customer_managed_key(r: Resource, value: Any) -> bool | Unknown:
+    """Is a KMS key reference (key id, ARN, alias, Ref/GetAtt) a customer-managed key?
+    A key defined in a scanned template is; `alias/aws/...` is not; a literal key id or ARN is
+    taken as customer managed (AWS managed keys are addressed by their alias)."""
+    if value is ABSENT or value is None or value == "":
+        return False
+    if isinstance(value, Unknown):
+        return value
+    if isinstance(value, ResRef):
+        target = r.template.resource_of(value)
+        if target is None:
+            return Unknown("the key reference cannot be followed")
+        if target.type in ("AWS::KMS::Key", "AWS::KMS::ReplicaKey"):
+            return True
+        if target.type == "AWS::KMS::Alias":
+            return True
+        return Unknown(f"the key points at a {target.type}")
+    text = as_text(value)
+    if text is None:
+        return Unknown("the key is not a string")
+    return not any(alias in text for alias in AWS_MANAGED_KEY_ALIASES)
+
+
+def literal_name(r: Resource, prop: str) -> str | None:
+    """The resource's physical name when the template fixes it."""
+    values = r.values(prop)
+    if len(values) == 1 and isinstance(values[0][1], str) and is_literal(values[0][1]):
+        return values[0][1]
+    return None
+
+
+def resource_targets(r: Resource, path: str, *types: str) -> list:
+    """The resources (of `types`) a property points at, following Ref/GetAtt and literal names
+    across the app. Unknown entries stand for references that cannot be followed."""
+    out: list = []
+    for _, value in r.values(path):
+        if isinstance(value, Unknown):
+            out.append(value)
+            continue
+        target = r.template.resource_of(value, *types)
+        if target is not None:
+            out.append(target)
+        elif isinstance(value, str) and is_literal(value):
+            named = _named(r.template.app, value, types)
+            out.append(named if named is not None else Unknown(f"{value} is not defined in the scanned templates"))
+        elif value is not ABSENT:
+            out.append(Unknown("the reference cannot be followed"))
+    return out
+
+
+NAME_PROPERTIES = {
+    "AWS::S3::Bucket": "BucketName", "AWS::RDS::DBParameterGroup": "DBParameterGroupName",
+    "AWS::RDS::DBClusterParameterGroup": "DBClusterParameterGroupName",
+    "AWS::Redshift::ClusterParameterGroup": "ParameterGroupName",
+    "AWS::EC2::SecurityGroup": "GroupName", "AWS::Logs::LogGroup": "LogGroupName",
+    "AWS::SNS::Topic": "TopicName", "AWS::SQS::Queue": "QueueName",
+}
+
+
+def _named(app: Any, name: str, types: tuple[str, ...]) -> Resource | None:
+    for rtype in types:
+        prop = NAME_PROPERTIES.get(rtype)
+        if prop is None:
+            continue
+        for candidate in app.of_type(rtype):
+            if literal_name(candidate, prop) == name:
+                return candidate
+    return None

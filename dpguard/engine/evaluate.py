@@ -1,0 +1,200 @@
+"""Run the catalogue over an app: findings, acknowledgments, and per-rule counts."""
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from ..rules import Rule, catalogue
+from .findings import ACKNOWLEDGED, UNVERIFIABLE, VIOLATION, Acknowledgment, Finding, Outcome
+from .template import App, Resource, Template
+
+MIN_REASON_LENGTH = 10  # as cdk-nag asks of its suppressions
+
+
+@dataclass
+class Config:
+    """How strictly to judge. The defaults are the strict ones."""
+
+    unverifiable: str = "fail"  # "fail": like a violation; "warn": reported as a warning
+    trust_parameter_defaults: bool = False
+    disabled_rules: frozenset = frozenset()
+    # Ingress from anywhere that the policy accepts: [{"ports": [443], "resources": ["Alb*"]}];
+    # resources match logical ids or construct paths (glob).
+    allowed_ingress: tuple = ()
+    today: dt.date = field(default_factory=dt.date.today)
+
+
+@dataclass
+class RuleCount:
+    evaluated: int = 0
+    failed: int = 0
+
+
+@dataclass
+class Report:
+    findings: list[Finding]
+    templates: list[Template]
+    counts: dict[str, RuleCount]
+    unused_acknowledgments: list[Acknowledgment]
+    rules: list[Rule]
+
+    @property
+    def resources(self) -> int:
+        return sum(len(t.resources) for t in self.templates)
+
+    def summary(self) -> dict:
+        by_status: dict[str, int] = defaultdict(int)
+        for f in self.findings:
+            by_status[f.status] += 1
+        return {"templates": len(self.templates), "resources": self.resources,
+                "violations": by_status[VIOLATION], "acknowledged": by_status[ACKNOWLEDGED],
+                "unverifiable": by_status[UNVERIFIABLE]}
+
+    def failing(self, fail_on: str = "error") -> list[Finding]:
+        levels = ("error",) if fail_on == "error" else ("error", "warning")
+        return [f for f in self.findings if f.fails and f.severity in levels]
+
+
+MALFORMED = Rule(
+    rule_id="DP-ResourceReadable", clause=10, severity="error", resource_types=("*",),
+    title="Every resource can be read and judged",
+    rationale="A resource without a Type, or whose Properties are not a mapping, cannot be "
+              "checked against any clause; the policy's audit cannot vouch for it.",
+    remediation="Fix the resource so that it has a Type and a Properties mapping "
+                "(`cfn-lint` shows the exact error).",
+    check=lambda r, t: (), scope="resource")
+
+
+def evaluate(app: App, config: Config | None = None, rules: Iterable[Rule] | None = None) -> Report:
+    config = config or Config()
+    app.config = config
+    rules = [r for r in (catalogue() if rules is None else rules) if r.rule_id not in config.disabled_rules]
+    by_type: dict[str, list[Rule]] = defaultdict(list)
+    for rule in rules:
+        if rule.scope == "resource":
+            for rtype in rule.resource_types:
+                by_type[rtype].append(rule)
+    counts: dict[str, RuleCount] = {rule.rule_id: RuleCount() for rule in rules}
+    findings: list[Finding] = []
+
+    for tpl in app.templates:
+        for r in tpl.resources.values():
+            if r.problem:
+                findings.append(_finding(MALFORMED, Outcome(VIOLATION, "", r.problem), tpl, r, config))
+                continue
+            for rule in by_type.get(r.type, ()):
+                outcomes = _run(rule, r, tpl)
+                counts[rule.rule_id].evaluated += 1
+                if outcomes:
+                    counts[rule.rule_id].failed += 1
+                    findings.extend(_finding(rule, o, tpl, r, config) for o in outcomes)
+        for rule in rules:
+            if rule.scope == "template":
+                findings.extend(_scoped(rule, _run(rule, tpl), tpl, config, counts))
+    for rule in rules:
+        if rule.scope == "app" and app.templates:
+            findings.extend(_scoped(rule, _run(rule, app), app.templates[0], config, counts))
+
+    unused = _apply_acknowledgments(app, findings, config.today)
+    findings.sort(key=lambda f: (f.template, f.logical_id or "", f.clause, f.rule_id, f.property_path))
+    return Report(findings, app.templates, counts, unused, rules)
+
+
+def _run(rule: Rule, *args: Any) -> list[Outcome]:
+    """The rule's outcomes; a rule that crashes is reported as unverifiable, never swallowed."""
+    try:
+        return list(rule.check(*args))
+    except RecursionError:
+        return [Outcome(UNVERIFIABLE, "", "cannot evaluate: the resource is nested too deeply")]
+    except Exception as e:  # noqa: BLE001 - a rule's own error is a finding, not a crash
+        return [Outcome(UNVERIFIABLE, "", f"cannot evaluate: rule error {type(e).__name__}: {e}")]
+
+
+def _scoped(rule: Rule, outcomes: list[Outcome], default_tpl: Template, config: Config,
+            counts: dict[str, RuleCount]) -> list[Finding]:
+    counts[rule.rule_id].evaluated += 1
+    counts[rule.rule_id].failed += bool(outcomes)
+    out = []
+    for o in outcomes:
+        tpl = o.template or default_tpl
+        r = tpl.resources.get(o.logical_id) if o.logical_id else None
+        out.append(_finding(rule, o, tpl, r, config))
+    return out
+
+
+def _finding(rule: Rule, o: Outcome, tpl: Template, r: Resource | None, config: Config) -> Finding:
+    severity = rule.severity
+    if o.status == UNVERIFIABLE and config.unverifiable == "warn":
+        severity = "warning"
+    return Finding(
+        rule_id=rule.rule_id, clause=rule.clause, severity=severity, status=o.status,
+        template=tpl.path, stack=tpl.stack,
+        logical_id=r.logical_id if r else o.logical_id,
+        resource_type=(r.type or None) if r else None,
+        construct_path=r.construct_path if r else None,
+        property_path=o.property_path, message=o.message, remediation=rule.remediation)
+
+
+# ---------------------------------------------------------------- acknowledgments
+
+def _acknowledgments(metadata: dict) -> list[dict]:
+    """The {id, reason, expires} entries cdk-nag writes under Metadata.cdk_nag.rules_to_suppress."""
+    block = metadata.get("cdk_nag")
+    entries = block.get("rules_to_suppress") if isinstance(block, dict) else None
+    return [e for e in entries if isinstance(e, dict)] if isinstance(entries, list) else []
+
+
+def _problem(entry: dict, today: dt.date) -> str | None:
+    """Why an acknowledgment does not hold, or None when it does."""
+    reason = entry.get("reason")
+    if not isinstance(reason, str) or len(reason.strip()) < MIN_REASON_LENGTH:
+        return f"it needs a reason of at least {MIN_REASON_LENGTH} characters"
+    expires = entry.get("expires")
+    if expires is None:
+        return None
+    try:
+        day = dt.date.fromisoformat(str(expires))
+    except ValueError:
+        return f"its expiry {expires!r} is not a YYYY-MM-DD date"
+    if day < today:
+        return f"it expired on {day.isoformat()}"
+    return None
+
+
+def _apply_acknowledgments(app: App, findings: list[Finding], today: dt.date) -> list[Acknowledgment]:
+    entries: dict[tuple[str, str | None], list[dict]] = {}
+    for tpl in app.templates:
+        entries[(tpl.path, None)] = _acknowledgments(tpl.metadata)
+        for r in tpl.resources.values():
+            if not r.problem:
+                entries[(tpl.path, r.logical_id)] = _acknowledgments(r.metadata)
+    used: set[int] = set()
+    for f in findings:
+        if not f.fails:
+            continue
+        scopes = [(f.template, f.logical_id), (f.template, None)] if f.logical_id else [(f.template, None)]
+        for scope in scopes:
+            entry = next((e for e in entries.get(scope, ()) if e.get("id") == f.rule_id), None)
+            if entry is None:
+                continue
+            used.add(id(entry))
+            problem = _problem(entry, today)
+            if problem:
+                f.message += f" (the acknowledgment does not hold: {problem})"
+            else:
+                f.status = ACKNOWLEDGED
+                expires = entry.get("expires")
+                f.acknowledgment = {"reason": entry["reason"].strip(),
+                                    "expires": str(expires) if expires is not None else None}
+            break
+    unused = []
+    for (template, logical_id), items in entries.items():
+        for e in items:
+            rule_id = e.get("id")
+            if id(e) not in used and isinstance(rule_id, str) and rule_id.startswith("DP-"):
+                unused.append(Acknowledgment(rule_id, str(e.get("reason") or ""),
+                                             str(e["expires"]) if e.get("expires") else None,
+                                             logical_id, template))
+    return unused

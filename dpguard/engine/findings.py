@@ -1,0 +1,62 @@
+"""What a rule says about a resource, and the Finding every output format is written from."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import NamedTuple
+
+VIOLATION = "violation"
+UNVERIFIABLE = "unverifiable"
+ACKNOWLEDGED = "acknowledged"
+
+
+class Outcome(NamedTuple):
+    """One problem a check found. `logical_id`/`template` are set only by template- and
+    app-scope rules, whose findings land on a resource they name."""
+
+    status: str
+    property_path: str
+    message: str
+    logical_id: str | None = None
+    template: object | None = None
+
+
+def violation(property_path: str, message: str, **where) -> Outcome:
+    return Outcome(VIOLATION, property_path, message, **where)
+
+
+def unverifiable(property_path: str, message: str, **where) -> Outcome:
+    return Outcome(UNVERIFIABLE, property_path, message, **where)
+
+
+@dataclass
+class Acknowledgment:
+    rule_id: str
+    reason: str
+    expires: str | None = None
+    logical_id: str | None = None
+    template: str | None = None
+
+
+@dataclass
+class Finding:
+    rule_id: str
+    clause: int
+    severity: str
+    status: str
+    template: str
+    stack: str
+    logical_id: str | None
+    resource_type: str | None
+    construct_path: str | None
+    property_path: str
+    message: str
+    remediation: str
+    acknowledgment: dict | None = None
+    line: int | None = field(default=None)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    @property
+    def fails(self) -> bool:
+        return self.status in (VIOLATION, UNVERIFIABLE)

@@ -1,0 +1,264 @@
+"""Reading templates: JSON or YAML files, directories, and CDK cloud assemblies.
+
+Every problem with the input becomes an `InputError` naming the file and what is wrong with it;
+nothing here lets a traceback reach the user.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Iterator
+
+import yaml
+
+from .template import App, Template
+
+MAX_FILE_BYTES = 64 * 1024 * 1024
+MAX_YAML_NODES = 2_000_000
+MAX_DEPTH = 200
+TEMPLATE_SUFFIXES = (".json", ".yaml", ".yml", ".template")
+SKIP_DIRS = {".git", "node_modules", ".venv", "venv", "__pycache__", ".tox", ".mypy_cache"}
+
+
+class InputError(Exception):
+    def __init__(self, path: str | os.PathLike, message: str):
+        super().__init__(f"{path}: {message}")
+        self.path = str(path)
+        self.message = message
+
+
+# ---------------------------------------------------------------- YAML with CloudFormation tags
+
+class CfnYamlLoader(yaml.CSafeLoader if hasattr(yaml, "CSafeLoader") else yaml.SafeLoader):
+    """Safe YAML with CloudFormation's short-form tags; dates such as 2010-09-09 stay strings."""
+
+
+CfnYamlLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+SHORT_FORMS = {"Ref": "Ref", "Condition": "Condition"}
+SHORT_FORMS.update({name: f"Fn::{name}" for name in (
+    "And", "Base64", "Cidr", "Equals", "FindInMap", "GetAtt", "GetAZs", "If", "ImportValue", "Join",
+    "Length", "Not", "Or", "Select", "Split", "Sub", "ToJsonString", "Transform", "ForEach")})
+
+
+def _short_form(loader: yaml.Loader, suffix: str, node: yaml.Node) -> dict:
+    name = SHORT_FORMS.get(suffix)
+    if name is None:
+        raise yaml.constructor.ConstructorError(None, None, f"unknown tag !{suffix}", node.start_mark)
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+        if name == "Fn::GetAtt":
+            value = value.split(".", 1)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    return {name: value}
+
+
+CfnYamlLoader.add_multi_constructor("!", _short_form)
+
+
+def _check_shape(data: Any, path: Path) -> None:
+    """Refuse YAML whose aliases expand beyond reason (alias bombs), cycles, and deep nesting."""
+    sizes: dict[int, int] = {}
+    pending: set[int] = set()
+
+    def measure(node: Any, depth: int) -> int:
+        if not isinstance(node, (dict, list)):
+            return 1
+        if depth > MAX_DEPTH:
+            raise InputError(path, f"nested more than {MAX_DEPTH} levels deep")
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in pending:
+            raise InputError(path, "a YAML alias refers to itself (recursive document)")
+        pending.add(key)
+        children = node.values() if isinstance(node, dict) else node
+        total = 1 + sum(measure(child, depth + 1) for child in children)
+        if total > MAX_YAML_NODES:
+            raise InputError(path, f"the document expands to more than {MAX_YAML_NODES:,} values "
+                                   "(YAML aliases used as an alias bomb?)")
+        pending.discard(key)
+        sizes[key] = total
+        return total
+
+    measure(data, 0)
+
+
+def parse_file(path: Path) -> Any:
+    """The document in a JSON or YAML file."""
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise InputError(path, f"file is {size:,} bytes; the limit is {MAX_FILE_BYTES:,}")
+        text = path.read_bytes().decode("utf-8-sig")
+    except InputError:
+        raise
+    except IsADirectoryError:
+        raise InputError(path, "is a directory") from None
+    except FileNotFoundError:
+        raise InputError(path, "no such file or directory") from None
+    except OSError as e:
+        raise InputError(path, f"cannot read: {e.strerror or e}") from None
+    except UnicodeDecodeError:
+        raise InputError(path, "is not UTF-8 text") from None
+    try:
+        if path.suffix == ".json" or text.lstrip().startswith("{"):
+            return json.loads(text)
+        data = yaml.load(text, Loader=CfnYamlLoader)  # noqa: S506 - a safe loader
+        _check_shape(data, path)
+        return data
+    except json.JSONDecodeError as e:
+        raise InputError(path, f"invalid JSON at line {e.lineno} column {e.colno}: {e.msg}") from None
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        where = f" at line {mark.line + 1} column {mark.column + 1}" if mark else ""
+        raise InputError(path, f"invalid YAML{where}: {e.problem or e.context}") from None
+    except yaml.YAMLError as e:
+        raise InputError(path, f"invalid YAML: {e}") from None
+    except RecursionError:
+        raise InputError(path, "nested too deeply to read") from None
+    except ValueError as e:  # e.g. numbers too long to convert
+        raise InputError(path, f"unreadable value: {e}") from None
+
+
+def check_template(data: Any, path: Path) -> dict:
+    if not isinstance(data, dict):
+        raise InputError(path, f"a template must be a mapping, not {_kind(data)}")
+    resources = data.get("Resources")
+    if resources is None:
+        raise InputError(path, "no Resources section: not a CloudFormation template")
+    if not isinstance(resources, dict):
+        raise InputError(path, f"Resources must be a mapping of logical ids, not {_kind(resources)}")
+    return data
+
+
+def _kind(value: Any) -> str:
+    return {dict: "a mapping", list: "a list", str: "a string", type(None): "empty"}.get(
+        type(value), type(value).__name__)
+
+
+def looks_like_template(data: Any) -> bool:
+    return isinstance(data, dict) and ("Resources" in data or "AWSTemplateFormatVersion" in data)
+
+
+# ---------------------------------------------------------------- cloud assemblies
+
+def _assembly_stacks(directory: Path) -> Iterator[tuple[Path, str]]:
+    """(template file, stack name) of every stack in an assembly and its nested assemblies."""
+    manifest_path = directory / "manifest.json"
+    manifest = parse_file(manifest_path)
+    artifacts = manifest.get("artifacts", {}) if isinstance(manifest, dict) else None
+    if not isinstance(artifacts, dict):
+        raise InputError(manifest_path, "not a cloud assembly manifest (no artifacts mapping)")
+    for artifact_id, artifact in artifacts.items():
+        if not isinstance(artifact, dict):
+            continue
+        props = artifact.get("properties") if isinstance(artifact.get("properties"), dict) else {}
+        if artifact.get("type") == "aws:cloudformation:stack" and isinstance(props.get("templateFile"), str):
+            name = artifact.get("displayName") or props.get("stackName") or artifact_id
+            yield directory / props["templateFile"], str(name)
+        elif artifact.get("type") == "cdk:cloud-assembly" and isinstance(props.get("directoryName"), str):
+            nested = directory / props["directoryName"]
+            if not (nested / "manifest.json").is_file():
+                raise InputError(nested, "nested cloud assembly has no manifest.json")
+            yield from _assembly_stacks(nested)
+
+
+def _load_assembly(app: App, directory: Path) -> list[Path]:
+    """Add every stack of the assembly, then its nested-stack templates; returns files read."""
+    seen: list[Path] = []
+    for template_file, stack in _assembly_stacks(directory):
+        app.add(str(template_file), check_template(parse_file(template_file), template_file), stack)
+        seen.append(template_file)
+    for nested_dir in {p.parent for p in seen} | {directory}:
+        for template_file in sorted(nested_dir.glob("*.nested.template.json")):
+            if template_file not in seen:
+                seen.append(template_file)
+                app.add(str(template_file), check_template(parse_file(template_file), template_file),
+                        template_file.name.replace(".nested.template.json", ""))
+    _link_nested_stacks(app)
+    return seen
+
+
+def _link_nested_stacks(app: App) -> None:
+    """Give each nested-stack template its parent `AWS::CloudFormation::Stack` resource, found
+    by the asset path CDK writes into the parent's metadata."""
+    by_name = {Path(t.path).name: t for t in app.templates}
+    for tpl in list(app.templates):
+        for r in tpl.of_type("AWS::CloudFormation::Stack"):
+            asset = r.metadata.get("aws:asset:path")
+            child = by_name.get(asset) if isinstance(asset, str) else None
+            if child is not None and child is not tpl and child.parent is None:
+                child.parent = r
+                child.stack = f"{tpl.stack}/{r.logical_id}"
+
+
+# ---------------------------------------------------------------- entry point
+
+def load(paths: list[str], trust_parameter_defaults: bool = False) -> tuple[App, list[InputError]]:
+    """Load every template under `paths`. Problems with one file do not stop the others: they
+    are returned beside the app so the caller can report them and still judge the rest."""
+    app = App(trust_parameter_defaults=trust_parameter_defaults)
+    errors: list[InputError] = []
+    for raw in paths:
+        path = Path(raw)
+        try:
+            if path.is_dir():
+                errors.extend(_load_directory(app, path))
+            elif path.exists():
+                app.add(str(path), check_template(parse_file(path), path), _stack_name(path))
+            else:
+                raise InputError(path, "no such file or directory")
+        except InputError as e:
+            errors.append(e)
+    return app, errors
+
+
+def _stack_name(path: Path) -> str:
+    name = path.name
+    for suffix in (".template.json", ".template.yaml", ".template.yml") + TEMPLATE_SUFFIXES:
+        if name.endswith(suffix):
+            return name[: -len(suffix)] or name
+    return name
+
+
+def _load_directory(app: App, directory: Path) -> list[InputError]:
+    if (directory / "manifest.json").is_file():
+        _load_assembly(app, directory)
+        return []
+    errors: list[InputError] = []
+    for root, dirs, files in os.walk(directory):
+        dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS and not d.startswith("."))
+        here = Path(root)
+        if here != directory and (here / "manifest.json").is_file():
+            try:
+                _load_assembly(app, here)
+            except InputError as e:
+                errors.append(e)
+            dirs[:] = []
+            continue
+        for name in sorted(files):
+            if not name.endswith(TEMPLATE_SUFFIXES):
+                continue
+            path = here / name
+            try:
+                data = parse_file(path)
+            except InputError as e:
+                errors.append(e)  # it may have been a template: never pass it over silently
+                continue
+            if looks_like_template(data):
+                try:
+                    app.add(str(path), check_template(data, path), _stack_name(path))
+                except InputError as e:
+                    errors.append(e)
+    return errors
+
+
+__all__ = ["InputError", "load", "parse_file", "CfnYamlLoader", "Template"]

@@ -1,0 +1,306 @@
+"""Templates, resources and the app they belong to, with the look-ups rules need.
+
+An `App` is everything one scan judges: the templates of a cloud assembly (stacks, Stages, nested
+stacks) or the files named on the command line. Templates know their parent (for nested stacks,
+whose parameters are filled in by the parent's `AWS::CloudFormation::Stack` resource) and the
+app's exports (for `Fn::ImportValue`), so values can be followed across stacks.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+from .values import (ABSENT, TOKEN_RE, ResRef, Unknown, _SUB_VAR, alternatives,
+                     condition_value, scalar_alternatives)
+
+
+class Resource:
+    __slots__ = ("logical_id", "type", "props", "raw", "template", "problem")
+
+    def __init__(self, logical_id: str, raw: Any, template: "Template"):
+        self.logical_id = logical_id
+        self.raw = raw
+        self.template = template
+        self.problem: str | None = None
+        self.type = ""
+        self.props: dict = {}
+        if not isinstance(raw, dict):
+            self.problem = f"the resource is a {type(raw).__name__}, not a mapping"
+            return
+        rtype = raw.get("Type")
+        if not isinstance(rtype, str) or not rtype:
+            self.problem = "the resource has no Type"
+            return
+        self.type = rtype
+        props = raw.get("Properties", {})
+        if props is None:
+            props = {}
+        if not isinstance(props, dict):
+            self.problem = f"Properties is a {type(props).__name__}, not a mapping"
+            return
+        self.props = props
+
+    @property
+    def metadata(self) -> dict:
+        meta = self.raw.get("Metadata") if isinstance(self.raw, dict) else None
+        return meta if isinstance(meta, dict) else {}
+
+    @property
+    def construct_path(self) -> str | None:
+        path = self.metadata.get("aws:cdk:path")
+        return path if isinstance(path, str) else None
+
+    def values(self, path: str) -> list[tuple[str, Any]]:
+        """(property path, value) for every value at `path` (dotted; `*` walks a list).
+
+        `Fn::If` is expanded at every level; a list entry that is `AWS::NoValue` is dropped;
+        a missing key gives ABSENT; a value of the wrong shape gives Unknown with the reason.
+        """
+        out: list[tuple[str, Any]] = []
+        _walk(self.props, path.split(".") if path else [], self.template, "Properties", out)
+        return out
+
+    def ref(self, attr: str | None = None) -> ResRef:
+        return ResRef(self.template.uid, self.logical_id, attr)
+
+    def __repr__(self) -> str:
+        return f"<{self.type} {self.logical_id}>"
+
+
+def _walk(node: Any, parts: list[str], tpl: "Template", path: str, out: list) -> None:
+    for value in alternatives(node, tpl):
+        if not parts:
+            out.append((path, value))
+            continue
+        key, rest = parts[0], parts[1:]
+        if value is ABSENT or isinstance(value, Unknown):
+            out.append((f"{path}/{'/'.join(parts)}", value))
+        elif key == "*":
+            if not isinstance(value, list):
+                out.append((path, Unknown(f"{path} should be a list")))
+                continue
+            for index, item in enumerate(value):
+                for item_value in alternatives(item, tpl):
+                    if item_value is not ABSENT:
+                        _walk(item_value, rest, tpl, f"{path}/{index}", out)
+        elif isinstance(value, dict):
+            _walk(value.get(key, ABSENT), rest, tpl, f"{path}/{key}", out)
+        else:
+            out.append((f"{path}/{key}", Unknown(f"{path} should be a mapping")))
+
+
+@dataclass(eq=False)
+class Template:
+    """One CloudFormation template. `uid` is unique within the app."""
+
+    uid: int
+    path: str
+    data: dict
+    stack: str
+    app: "App" = field(repr=False)
+    parent: "Resource | None" = None  # the AWS::CloudFormation::Stack resource of a nested stack
+    resources: dict[str, Resource] = field(default_factory=dict)
+    parameters: dict = field(default_factory=dict)
+    mappings: dict = field(default_factory=dict)
+    conditions: dict = field(default_factory=dict)
+    _by_type: dict[str, list[Resource]] | None = field(default=None, repr=False)
+    _referrers: dict[str, list[Resource]] | None = field(default=None, repr=False)
+    _conditions_seen: dict[str, bool | None] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        for name in ("Parameters", "Mappings", "Conditions"):
+            section = self.data.get(name, {})
+            setattr(self, name.lower(), section if isinstance(section, dict) else {})
+        self.resources = {lid: Resource(str(lid), raw, self)
+                          for lid, raw in self.data.get("Resources", {}).items()}
+
+    @property
+    def metadata(self) -> dict:
+        meta = self.data.get("Metadata")
+        return meta if isinstance(meta, dict) else {}
+
+    def of_type(self, *types: str) -> list[Resource]:
+        if self._by_type is None:
+            self._by_type = {}
+            for r in self.resources.values():
+                self._by_type.setdefault(r.type, []).append(r)
+        if len(types) == 1:
+            return self._by_type.get(types[0], [])
+        return [r for t in types for r in self._by_type.get(t, [])]
+
+    def referrers(self, logical_id: str, *types: str) -> list[Resource]:
+        """Resources of this template whose properties mention `logical_id` (Ref, GetAtt, Sub)."""
+        if self._referrers is None:
+            self._referrers = {}
+            for r in self.resources.values():
+                for target in _mentions(r.props):
+                    bucket = self._referrers.setdefault(target, [])
+                    if not bucket or bucket[-1] is not r:
+                        bucket.append(r)
+        found = self._referrers.get(logical_id, [])
+        return [r for r in found if r.type in types] if types else found
+
+    def resource_of(self, value: Any, *types: str) -> Resource | None:
+        """The resource (of one of `types`) that a resolved value points at, in any template."""
+        if isinstance(value, ResRef):
+            tpl = self.app.template(value.template_uid)
+            r = tpl.resources.get(value.logical_id) if tpl else None
+            if r is not None and (not types or r.type in types):
+                return r
+        return None
+
+    def parameter_alternatives(self, name: str, depth: int) -> list:
+        param = self.parameters.get(name)
+        if not isinstance(param, dict):
+            return [Unknown(f"parameter {name} is malformed")]
+        if self.parent is not None:
+            given = self.parent.props.get("Parameters", {})
+            if isinstance(given, dict) and name in given:
+                return alternatives(given[name], self.parent.template, depth)
+        allowed = param.get("AllowedValues")
+        if isinstance(allowed, list) and allowed:
+            return list(allowed)
+        if "Default" in param and self.app.trust_parameter_defaults:
+            return alternatives(param["Default"], self, depth)
+        return [Unknown(f"parameter {name} is chosen at deploy time")]
+
+    def import_alternatives(self, name: str, depth: int) -> list:
+        export = self.app.exports().get(name)
+        if export is None:
+            return [Unknown(f"Fn::ImportValue {name} is exported by no scanned stack")]
+        tpl, value = export
+        return alternatives(value, tpl, depth)
+
+    def condition_value(self, name: str, seen: frozenset = frozenset()) -> bool | None:
+        if name in self._conditions_seen:
+            return self._conditions_seen[name]
+        if name in seen or name not in self.conditions:
+            return None
+        result = condition_value(self.conditions[name], self, seen | {name})
+        self._conditions_seen[name] = result
+        return result
+
+
+def _mentions(node: Any, depth: int = 0) -> Iterator[str]:
+    """Logical ids referenced anywhere inside a node."""
+    if depth > 64:
+        return
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "Ref" and isinstance(value, str):
+                yield value
+            elif key == "Fn::GetAtt":
+                if isinstance(value, list) and value and isinstance(value[0], str):
+                    yield value[0]
+                elif isinstance(value, str):
+                    yield value.split(".", 1)[0]
+            elif key == "Fn::Sub":
+                text = value[0] if isinstance(value, list) and value else value
+                if isinstance(text, str):
+                    for m in _SUB_VAR.finditer(text):
+                        yield m.group(1).split(".", 1)[0].strip()
+                yield from _mentions(value, depth + 1)
+            else:
+                yield from _mentions(value, depth + 1)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _mentions(item, depth + 1)
+
+
+@dataclass(eq=False)
+class App:
+    """All templates of one scan."""
+
+    trust_parameter_defaults: bool = False
+    config: Any = None  # the evaluate.Config of the run, for rules that read settings
+    templates: list[Template] = field(default_factory=list)
+    _exports: dict | None = field(default=None, repr=False)
+    _cross_refs: dict | None = field(default=None, repr=False)
+
+    def add(self, path: str, data: dict, stack: str, parent: Resource | None = None) -> Template:
+        tpl = Template(uid=len(self.templates), path=path, data=data, stack=stack, app=self,
+                       parent=parent)
+        self.templates.append(tpl)
+        self._exports = self._cross_refs = None
+        return tpl
+
+    def template(self, uid: int) -> Template | None:
+        return self.templates[uid] if 0 <= uid < len(self.templates) else None
+
+    def of_type(self, *types: str) -> Iterator[Resource]:
+        for tpl in self.templates:
+            yield from tpl.of_type(*types)
+
+    def referrers(self, resource: Resource, *types: str) -> list[Resource]:
+        """Resources in any template that reference `resource`: in its own template directly, or
+        from another template through a nested stack's parameters or an import."""
+        found = resource.template.referrers(resource.logical_id, *types)
+        if self._cross_refs is None:
+            self._cross_refs = _cross_stack_index(self.templates)
+        others = self._cross_refs.get((resource.template.uid, resource.logical_id))
+        if others:
+            found = found + [r for r in others if not types or r.type in types]
+        return found
+
+    def exports(self) -> dict:
+        if self._exports is None:
+            self._exports = {}
+            for tpl in self.templates:
+                outputs = tpl.data.get("Outputs", {})
+                for output in outputs.values() if isinstance(outputs, dict) else ():
+                    if not isinstance(output, dict) or not isinstance(output.get("Export"), dict):
+                        continue
+                    for name in scalar_alternatives(output["Export"].get("Name"), tpl, 0):
+                        if isinstance(name, str):
+                            self._exports[name] = (tpl, output.get("Value"))
+        return self._exports
+
+
+def _cross_stack_index(templates: list[Template]) -> dict[tuple[int, str], list[Resource]]:
+    """(template uid, logical id) -> resources of other templates whose values resolve to it.
+    Only nested stacks and templates that import values can reach into another template."""
+    index: dict[tuple[int, str], list[Resource]] = {}
+    for tpl in templates:
+        if tpl.parent is None and not _contains_key(tpl.data.get("Resources"), "Fn::ImportValue"):
+            continue
+        for r in tpl.resources.values():
+            targets = set()
+            for node in _cross_stack_nodes(r.props):
+                for value in alternatives(node, tpl):
+                    if isinstance(value, ResRef) and value.template_uid != tpl.uid:
+                        targets.add((value.template_uid, value.logical_id))
+                    elif isinstance(value, str):
+                        for token in TOKEN_RE.findall(value):
+                            uid, _, rest = token[1:-1].partition(":")
+                            if uid.isdigit() and int(uid) != tpl.uid:
+                                targets.add((int(uid), rest.split(".", 1)[0]))
+            for target in targets:
+                index.setdefault(target, []).append(r)
+    return index
+
+
+def _contains_key(node: Any, key: str, depth: int = 0) -> bool:
+    if depth > 64:
+        return False
+    if isinstance(node, dict):
+        return key in node or any(_contains_key(v, key, depth + 1) for v in node.values())
+    if isinstance(node, list):
+        return any(_contains_key(v, key, depth + 1) for v in node)
+    return False
+
+
+def _cross_stack_nodes(node: Any, depth: int = 0) -> Iterator[Any]:
+    """Sub-nodes that may carry a value from another template: Ref to a parameter, imports."""
+    if depth > 64:
+        return
+    if isinstance(node, dict):
+        if len(node) == 1:
+            key, value = next(iter(node.items()))
+            if key in ("Ref", "Fn::ImportValue", "Fn::Sub", "Fn::Join"):
+                yield node
+                return
+        for value in node.values():
+            yield from _cross_stack_nodes(value, depth + 1)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _cross_stack_nodes(item, depth + 1)

@@ -1,0 +1,111 @@
+"""Data governance: every data store says what it holds and who owns it; confidential data is
+encrypted with keys we control."""
+from __future__ import annotations
+
+from ..engine.checks import customer_managed_key, tag_values
+from ..engine.findings import unverifiable, violation
+from ..engine.values import ABSENT, Unknown
+from . import rule
+
+CLASSIFICATIONS = ("public", "internal", "confidential", "restricted")
+NEEDS_CMK = ("confidential", "restricted")
+
+# Data store type -> (where its tags are, where its KMS key is).
+DATA_STORES: dict[str, tuple[str, str | None]] = {
+    "AWS::S3::Bucket": ("Tags", "BucketEncryption.ServerSideEncryptionConfiguration.*."
+                                "ServerSideEncryptionByDefault.KMSMasterKeyID"),
+    "AWS::RDS::DBInstance": ("Tags", "KmsKeyId"),
+    "AWS::RDS::DBCluster": ("Tags", "KmsKeyId"),
+    "AWS::DocDB::DBCluster": ("Tags", "KmsKeyId"),
+    "AWS::Neptune::DBCluster": ("Tags", "KmsKeyId"),
+    "AWS::DynamoDB::Table": ("Tags", "SSESpecification.KMSMasterKeyId"),
+    "AWS::EFS::FileSystem": ("FileSystemTags", "KmsKeyId"),
+    "AWS::ElastiCache::ReplicationGroup": ("Tags", "KmsKeyId"),
+    "AWS::OpenSearchService::Domain": ("Tags", "EncryptionAtRestOptions.KmsKeyId"),
+    "AWS::Elasticsearch::Domain": ("Tags", "EncryptionAtRestOptions.KmsKeyId"),
+    "AWS::Redshift::Cluster": ("Tags", "KmsKeyId"),
+    "AWS::SQS::Queue": ("Tags", "KmsMasterKeyId"),
+    "AWS::Kinesis::Stream": ("Tags", "StreamEncryption.KeyId"),
+    "AWS::EC2::Volume": ("Tags", "KmsKeyId"),
+    "AWS::Backup::BackupVault": ("BackupVaultTags", "EncryptionKeyArn"),
+}
+
+
+def classification(r) -> list:
+    """Every value the resource's data-classification tag may have (ABSENT if untagged)."""
+    return tag_values(r, "data-classification", DATA_STORES[r.type][0])
+
+
+def classification_requires_cmk(r) -> bool | Unknown:
+    """Confidential and restricted data need a customer-managed key. Unclassified data is
+    treated as confidential: the policy fails closed."""
+    values = classification(r)
+    unknown = next((v for v in values if isinstance(v, Unknown)), None)
+    if any(v is ABSENT or v in NEEDS_CMK for v in values):
+        return True
+    return unknown if unknown is not None else False
+
+
+@rule("DP-DataClassificationTag", clause=6, severity="error", types=list(DATA_STORES),
+      title="Data stores carry a data-classification tag",
+      rationale="Clause 6 asks for documented handling of information assets. The tag "
+                "`data-classification` (public, internal, confidential or restricted) says which "
+                "handling rules apply and drives the key and retention rules.",
+      remediation="Tags.of(bucket).add('data-classification', 'confidential')")
+def data_classification_tag(r, t):
+    path = f"Properties/{DATA_STORES[r.type][0]}"
+    for value in classification(r):
+        if isinstance(value, Unknown):
+            yield unverifiable(path, f"the data-classification tag cannot be known: {value.reason}")
+        elif value is ABSENT:
+            yield violation(path, "the data store has no data-classification tag")
+        elif value not in CLASSIFICATIONS:
+            yield violation(path, f"data-classification {value!r} is not one of {', '.join(CLASSIFICATIONS)}")
+
+
+@rule("DP-DataOwnerTag", clause=6, severity="error", types=list(DATA_STORES),
+      title="Data stores carry a data-owner tag",
+      rationale="Clause 6: every information asset has an accountable owner, who answers access "
+                "reviews (clause 2) and deletion requests (clause 5).",
+      remediation="Tags.of(bucket).add('data-owner', 'payments-team')")
+def data_owner_tag(r, t):
+    path = f"Properties/{DATA_STORES[r.type][0]}"
+    for value in tag_values(r, "data-owner", DATA_STORES[r.type][0]):
+        if isinstance(value, Unknown):
+            yield unverifiable(path, f"the data-owner tag cannot be known: {value.reason}")
+        elif value is ABSENT or not str(value).strip():
+            yield violation(path, "the data store has no data-owner tag")
+
+
+@rule("DP-ConfidentialDataCmk", clause=7, severity="error",
+      types=[t for t, (_, key) in DATA_STORES.items() if key],
+      title="Confidential and restricted data stores use a customer-managed KMS key",
+      rationale="Clause 7: cryptographic material is accessible only to our processes. Keys we "
+                "create and govern (rotation, key policy) meet that; AWS-owned and AWS-managed "
+                "keys do not. Untagged stores are treated as confidential.",
+      remediation="key = kms.Key(self, 'DataKey', enable_key_rotation=True)\n"
+                  "s3.Bucket(self, 'Data', encryption=s3.BucketEncryption.KMS, encryption_key=key)")
+def confidential_data_cmk(r, t):
+    if r.type == "AWS::RDS::DBInstance" and r.values("DBClusterIdentifier")[0][1] is not ABSENT:
+        return  # an Aurora instance stores its data in the cluster, judged there
+    key_path = DATA_STORES[r.type][1]
+    keys = r.values(key_path) or [(f"Properties/{key_path}", ABSENT)]
+    problems = []
+    for path, key in keys:
+        managed = customer_managed_key(r, key)
+        if managed is not True:
+            problems.append((path, managed))
+    if not problems:
+        return
+    needs = classification_requires_cmk(r)
+    if needs is False:
+        return
+    for path, managed in problems:
+        if isinstance(managed, Unknown):
+            yield unverifiable(path, f"cannot tell whether the key is customer managed: {managed.reason}")
+        elif isinstance(needs, Unknown):
+            yield unverifiable(path, f"no customer-managed key, and the data classification cannot "
+                                     f"be known: {needs.reason}")
+        else:
+            yield violation(path, "confidential, restricted or unclassified data is not encrypted "
+                                  "with a customer-managed KMS key")

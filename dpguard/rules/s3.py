@@ -1,0 +1,157 @@
+"""Amazon S3: public access, TLS-only policies, encryption, versioned deletion, access logs."""
+from __future__ import annotations
+
+from ..engine.checks import (literal_name, public_statements, require, require_true,
+                             tls_policy_outcomes)
+from ..engine.findings import unverifiable, violation
+from ..engine.values import ABSENT, Unknown, as_int
+from . import rule
+
+BUCKET = "AWS::S3::Bucket"
+BUCKET_POLICY = "AWS::S3::BucketPolicy"
+SSE = "BucketEncryption.ServerSideEncryptionConfiguration.*.ServerSideEncryptionByDefault"
+
+
+def bucket_arn_forms(bucket) -> list[str]:
+    """The ways a template can write the bucket's ARN: GetAtt Arn, a Ref built into an ARN, or
+    the bucket's literal name."""
+    forms = [bucket.ref("Arn").token(), f"arn:aws:s3:::{bucket.ref().token()}"]
+    name = literal_name(bucket, "BucketName")
+    if name:
+        forms.append(f"arn:aws:s3:::{name}")
+    return forms
+
+
+@rule("DP-S3BlockPublicAccess", clause=1, severity="error", types=[BUCKET],
+      title="S3 buckets block all public access",
+      rationale="Clause 1 denies access to unauthorized addresses. All four Block Public Access "
+                "flags stop ACLs and bucket policies from ever exposing the data.",
+      remediation="s3.Bucket(self, 'Data', block_public_access=s3.BlockPublicAccess.BLOCK_ALL)")
+def s3_block_public_access(r, t):
+    for flag in ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"):
+        yield from require_true(r, f"PublicAccessBlockConfiguration.{flag}",
+                                f"{flag} must be true (all four Block Public Access flags on)")
+
+
+@rule("DP-S3NoPublicAcl", clause=1, severity="error", types=[BUCKET],
+      title="S3 buckets have no public canned ACL",
+      rationale="PublicRead, PublicReadWrite and AuthenticatedRead open the bucket to anyone "
+                "(any AWS account, for AuthenticatedRead).",
+      remediation="Remove `access_control`, or use s3.BucketAccessControl.PRIVATE.")
+def s3_no_public_acl(r, t):
+    public = {"PublicRead", "PublicReadWrite", "AuthenticatedRead"}
+    yield from require(r, "AccessControl", lambda v: v not in public,
+                       "the canned ACL grants public access")
+
+
+@rule("DP-S3PolicyNoPublicPrincipal", clause=1, severity="error", types=[BUCKET_POLICY],
+      title="S3 bucket policies grant nothing to anonymous principals",
+      rationale="An Allow to Principal \"*\" without a scoping condition makes the bucket public.",
+      remediation="Name the principals (roles, services with aws:SourceArn) in the statement.")
+def s3_policy_no_public_principal(r, t):
+    yield from public_statements(r, "PolicyDocument")
+
+
+@rule("DP-S3TlsOnly", clause=3, severity="error", types=[BUCKET],
+      title="S3 buckets deny requests that do not use TLS",
+      rationale="Clause 3: all data in transit over TLS. A bucket policy must deny "
+                "aws:SecureTransport=false on the bucket and on its objects.",
+      remediation="s3.Bucket(self, 'Data', enforce_ssl=True)")
+def s3_tls_only(r, t):
+    def targets(bucket):
+        forms = bucket_arn_forms(bucket)
+        return [forms, [f"{form}/*" for form in forms]]
+
+    yield from tls_policy_outcomes(
+        r, (BUCKET_POLICY,), "PolicyDocument", targets,
+        "no bucket policy denies non-TLS (aws:SecureTransport=false) access to the bucket and its objects")
+
+
+@rule("DP-S3Encryption", clause=7, severity="error", types=[BUCKET],
+      title="S3 buckets set server-side encryption explicitly",
+      rationale="Clause 7: all data at rest encrypted. The template must say how, so that the "
+                "choice of key is reviewed rather than left to account defaults.",
+      remediation="s3.Bucket(self, 'Data', encryption=s3.BucketEncryption.KMS, encryption_key=key)")
+def s3_encryption(r, t):
+    yield from require(r, f"{SSE}.SSEAlgorithm", lambda v: v in ("aws:kms", "aws:kms:dsse", "AES256"),
+                       "no server-side encryption is configured")
+
+
+@rule("DP-S3WebsiteHosting", clause=7, severity="error", types=[BUCKET],
+      title="S3 buckets do not host public websites",
+      rationale="Clause 7: data is never persisted in unsecured public places. Website endpoints "
+                "are HTTP-only and public by design.",
+      remediation="Serve content through CloudFront with an origin access control instead of "
+                  "`website_index_document`.")
+def s3_website_hosting(r, t):
+    yield from require(r, "WebsiteConfiguration", lambda v: v is ABSENT,
+                       "the bucket is configured as a public website")
+
+
+@rule("DP-S3NoncurrentExpiry", clause=5, severity="error", types=[BUCKET],
+      title="Versioned buckets expire noncurrent versions",
+      rationale="Clause 5: deleted data must be permanently deleted. In a versioned bucket a "
+                "delete only hides the object until its noncurrent versions expire.",
+      remediation="s3.Bucket(self, 'Data', versioned=True, lifecycle_rules=[s3.LifecycleRule("
+                  "noncurrent_version_expiration=Duration.days(30))])")
+def s3_noncurrent_expiry(r, t):
+    for _, status in r.values("VersioningConfiguration.Status"):
+        if isinstance(status, Unknown):
+            yield unverifiable("Properties/VersioningConfiguration/Status",
+                               f"cannot tell whether versioning is on: {status.reason}")
+            return
+        if status == "Enabled":
+            break
+    else:
+        return
+    expiring = False
+    for path, item in r.values("LifecycleConfiguration.Rules.*"):
+        if isinstance(item, Unknown):
+            yield unverifiable(path, f"a lifecycle rule cannot be read: {item.reason}")
+            return
+        if not isinstance(item, dict) or item.get("Status") not in ("Enabled", None):
+            continue
+        expiry = item.get("NoncurrentVersionExpiration", {})
+        noncurrent_days = expiry.get("NoncurrentDays") if isinstance(expiry, dict) else None
+        if noncurrent_days is None:
+            noncurrent_days = item.get("NoncurrentVersionExpirationInDays")
+        if as_int(noncurrent_days) is not None and not item.get("Prefix") and not item.get("TagFilters") \
+                and not item.get("Filter"):
+            expiring = True
+    if not expiring:
+        yield violation("Properties/LifecycleConfiguration",
+                        "versioning is on but no bucket-wide lifecycle rule expires noncurrent versions")
+
+
+@rule("DP-S3AccessLogs", clause=9, severity="error", types=[BUCKET],
+      title="S3 data buckets write server access logs",
+      rationale="Clause 9: logs of access to data. Buckets that receive access logs are exempt "
+                "(logging a log bucket into itself loops).",
+      remediation="s3.Bucket(self, 'Data', server_access_logs_bucket=log_bucket, "
+                  "server_access_logs_prefix='data/')")
+def s3_access_logs(r, t):
+    if _is_log_target(r):
+        return
+    yield from require(r, "LoggingConfiguration", lambda v: isinstance(v, dict),
+                       "server access logging is off")
+
+
+def _is_log_target(bucket) -> bool:
+    """Does another bucket send its access logs here, or does the bucket say it takes logs?"""
+    if any(v == "LogDeliveryWrite" for _, v in bucket.values("AccessControl")):
+        return True
+    for other in bucket.template.app.referrers(bucket, BUCKET):
+        for _, dest in other.values("LoggingConfiguration.DestinationBucketName"):
+            if bucket.template.resource_of(dest, BUCKET) is bucket:
+                return True
+    name = literal_name(bucket, "BucketName")
+    if name:
+        for other in bucket.template.app.of_type(BUCKET):
+            if literal_name_at(other, "LoggingConfiguration.DestinationBucketName") == name:
+                return True
+    return False
+
+
+def literal_name_at(r, path: str) -> str | None:
+    values = r.values(path)
+    return values[0][1] if len(values) == 1 and isinstance(values[0][1], str) else None
