@@ -313,7 +313,7 @@ def tls_policy_outcomes(subject: Resource, policy_types: tuple[str, ...], docume
     """The subject must have a policy (one of `policy_types`, referencing it) whose every variant
     denies non-TLS access to each of `targets(subject)` (token-form ARNs, any form matches)."""
     wanted = targets(subject)
-    policies = subject.template.app.referrers(subject, *policy_types)
+    policies = referencing(subject, *policy_types)
     if not policies:
         yield violation("Properties", message)
         return
@@ -358,17 +358,23 @@ def tag_values(r: Resource, key: str, path: str = "Tags") -> list:
         elif isinstance(tags, list):
             found = False
             for item in tags:
-                for tag in alternatives(item, r.template):
+                branches = alternatives(item, r.template)
+                matched = 0
+                for tag in branches:
+                    if isinstance(tag, Unknown):
+                        out.append(tag)
                     if not isinstance(tag, dict):
-                        if isinstance(tag, Unknown):
-                            out.append(tag)
                         continue
                     names = scalar_alternatives(tag.get("Key"), r.template, 0)
                     if key in names:
-                        found = True
+                        matched += 1
                         out.extend(alternatives(tag.get("Value", ABSENT), r.template))
                     elif any(isinstance(n, Unknown) for n in names):
                         out.append(Unknown("a tag key is chosen at deploy time"))
+                if matched:
+                    found = True
+                    if matched < len(branches):
+                        out.append(ABSENT)  # a Fn::If branch leaves the tag out
             if not found:
                 out.append(ABSENT)
         else:
@@ -436,6 +442,29 @@ NAME_PROPERTIES = {
     "AWS::EC2::SecurityGroup": "GroupName", "AWS::Logs::LogGroup": "LogGroupName",
     "AWS::SNS::Topic": "TopicName", "AWS::SQS::Queue": "QueueName",
 }
+
+
+def referencing(subject: Resource, *types: str) -> list[Resource]:
+    """Resources (of `types`) that point at `subject`: by Ref/GetAtt in any template of the app,
+    or by the subject's literal physical name written as a plain string."""
+    found = subject.template.app.referrers(subject, *types)
+    prop = NAME_PROPERTIES.get(subject.type)
+    name = literal_name(subject, prop) if prop else None
+    if name:
+        for candidate in subject.template.app.of_type(*types):
+            if candidate not in found and _mentions_string(candidate.props, name):
+                found = found + [candidate]
+    return found
+
+
+def _mentions_string(node: Any, text: str, depth: int = 0) -> bool:
+    if depth > 64:
+        return False
+    if isinstance(node, dict):
+        return any(_mentions_string(v, text, depth + 1) for v in node.values())
+    if isinstance(node, list):
+        return any(_mentions_string(v, text, depth + 1) for v in node)
+    return node == text
 
 
 def _named(app: Any, name: str, types: tuple[str, ...]) -> Resource | None:

@@ -36,9 +36,16 @@ class RuleCount:
 class Report:
     findings: list[Finding]
     templates: list[Template]
-    counts: dict[str, RuleCount]
+    counts: dict[tuple[str, str], RuleCount]  # (template path, rule id) -> resources judged, failed
     unused_acknowledgments: list[Acknowledgment]
     rules: list[Rule]
+
+    def rule_totals(self) -> dict[str, RuleCount]:
+        totals = {rule.rule_id: RuleCount() for rule in self.rules}
+        for (_, rule_id), count in self.counts.items():
+            totals[rule_id].evaluated += count.evaluated
+            totals[rule_id].failed += count.failed
+        return totals
 
     @property
     def resources(self) -> int:
@@ -76,7 +83,7 @@ def evaluate(app: App, config: Config | None = None, rules: Iterable[Rule] | Non
         if rule.scope == "resource":
             for rtype in rule.resource_types:
                 by_type[rtype].append(rule)
-    counts: dict[str, RuleCount] = {rule.rule_id: RuleCount() for rule in rules}
+    counts: dict[tuple[str, str], RuleCount] = defaultdict(RuleCount)
     findings: list[Finding] = []
 
     for tpl in app.templates:
@@ -86,9 +93,10 @@ def evaluate(app: App, config: Config | None = None, rules: Iterable[Rule] | Non
                 continue
             for rule in by_type.get(r.type, ()):
                 outcomes = _run(rule, r, tpl)
-                counts[rule.rule_id].evaluated += 1
+                count = counts[(tpl.path, rule.rule_id)]
+                count.evaluated += 1
                 if outcomes:
-                    counts[rule.rule_id].failed += 1
+                    count.failed += 1
                     findings.extend(_finding(rule, o, tpl, r, config) for o in outcomes)
         for rule in rules:
             if rule.scope == "template":
@@ -99,7 +107,7 @@ def evaluate(app: App, config: Config | None = None, rules: Iterable[Rule] | Non
 
     unused = _apply_acknowledgments(app, findings, config.today)
     findings.sort(key=lambda f: (f.template, f.logical_id or "", f.clause, f.rule_id, f.property_path))
-    return Report(findings, app.templates, counts, unused, rules)
+    return Report(findings, app.templates, dict(counts), unused, rules)
 
 
 def _run(rule: Rule, *args: Any) -> list[Outcome]:
@@ -113,9 +121,10 @@ def _run(rule: Rule, *args: Any) -> list[Outcome]:
 
 
 def _scoped(rule: Rule, outcomes: list[Outcome], default_tpl: Template, config: Config,
-            counts: dict[str, RuleCount]) -> list[Finding]:
-    counts[rule.rule_id].evaluated += 1
-    counts[rule.rule_id].failed += bool(outcomes)
+            counts: dict) -> list[Finding]:
+    count = counts[(default_tpl.path, rule.rule_id)]
+    count.evaluated += 1
+    count.failed += bool(outcomes)
     out = []
     for o in outcomes:
         tpl = o.template or default_tpl

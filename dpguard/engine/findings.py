@@ -1,7 +1,7 @@
 """What a rule says about a resource, and the Finding every output format is written from."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import NamedTuple
 
 VIOLATION = "violation"
@@ -52,7 +52,6 @@ class Finding:
     message: str
     remediation: str
     acknowledgment: dict | None = None
-    line: int | None = field(default=None)
 
     def as_dict(self) -> dict:
         return asdict(self)

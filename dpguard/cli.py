@@ -1,0 +1,149 @@
+"""The `dpguard` command. Exit codes: 0 clean, 1 violations, 2 bad input or usage."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from . import __version__
+
+EXIT_CLEAN, EXIT_VIOLATIONS, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    pass
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2, as for bad input
+        raise UsageError(f"{self.prog}: {message} (see --help)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .output import RULE_FORMATS, SCAN_FORMATS
+
+    parser = Parser(prog="dpguard", description="The Data Protection Policy as code for AWS "
+                                                "CloudFormation and CDK.")
+    parser.add_argument("--version", action="version", version=f"dpguard {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+
+    scan = commands.add_parser("scan", help="judge templates or a cloud assembly",
+                               description="Judge CloudFormation templates (JSON or YAML), directories "
+                                           "of them, or CDK cloud assemblies (cdk.out).")
+    scan.add_argument("paths", nargs="+", metavar="PATH")
+    scan.add_argument("--format", choices=SCAN_FORMATS, default="table")
+    scan.add_argument("--output", "-o", metavar="FILE", help="write the report here instead of stdout")
+    scan.add_argument("--fail-on", choices=("error", "warning"), default="error",
+                      help="lowest severity that makes the exit code 1 (default: error)")
+    scan.add_argument("--config", metavar="FILE", help="YAML or JSON settings (see README)")
+    scan.add_argument("--unverifiable", choices=("fail", "warn"),
+                      help="fail (default): unverifiable values fail like violations; warn: report "
+                           "them as warnings")
+    scan.add_argument("--trust-parameter-defaults", action="store_true", default=None,
+                      help="judge parameters without AllowedValues by their Default")
+    scan.add_argument("--skip-rule", action="append", default=[], metavar="RULE_ID")
+
+    rules = commands.add_parser("rules", help="list the rule catalogue")
+    rules.add_argument("--format", choices=RULE_FORMATS, default="table")
+    rules.add_argument("--output", "-o", metavar="FILE")
+    return parser
+
+
+def load_config(path: str | None, args: argparse.Namespace):
+    from .engine import Config
+    from .engine.loader import InputError, parse_file
+
+    settings: dict = {}
+    if path:
+        data = parse_file(Path(path))
+        if not isinstance(data, dict):
+            raise InputError(path, "the configuration must be a mapping")
+        settings = dict(data)
+    known = {"unverifiable", "trust_parameter_defaults", "disabled_rules", "allowed_ingress"}
+    unknown = set(settings) - known
+    if unknown:
+        raise InputError(path, f"unknown setting(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}")
+    if args.unverifiable:
+        settings["unverifiable"] = args.unverifiable
+    if args.trust_parameter_defaults:
+        settings["trust_parameter_defaults"] = True
+    settings["disabled_rules"] = frozenset(settings.get("disabled_rules") or ()) | set(args.skip_rule)
+    if settings.get("unverifiable", "fail") not in ("fail", "warn"):
+        raise InputError(path, "unverifiable must be 'fail' or 'warn'")
+    allowed = settings.get("allowed_ingress") or []
+    if not isinstance(allowed, list) or not all(
+            isinstance(a, dict) and isinstance(a.get("ports"), list) and isinstance(a.get("resources"), list)
+            for a in allowed):
+        raise InputError(path, "allowed_ingress must be a list of {ports: [...], resources: [...]}")
+    settings["allowed_ingress"] = tuple(allowed)
+    return Config(**settings)
+
+
+def write(text: str, output: str | None) -> None:
+    if output:
+        try:
+            Path(output).write_text(text, encoding="utf-8")
+        except OSError as e:
+            raise UsageError(f"dpguard: cannot write {output}: {e.strerror or e}") from None
+    else:
+        sys.stdout.write(text)
+
+
+def scan(args: argparse.Namespace) -> int:
+    from .engine import evaluate, load
+    from .output import render_scan
+    from .rules import catalogue
+
+    known = {r.rule_id for r in catalogue()}
+    unknown = [r for r in args.skip_rule if r not in known]
+    if unknown:
+        raise UsageError(f"dpguard scan: unknown rule id(s) {', '.join(unknown)} (see dpguard rules)")
+    config = load_config(args.config, args)
+    app, errors = load(args.paths, trust_parameter_defaults=config.trust_parameter_defaults)
+    for e in errors:
+        print(f"dpguard: error: {e}", file=sys.stderr)
+    if not app.templates and not errors:
+        raise UsageError(f"dpguard scan: no CloudFormation templates found in {' '.join(args.paths)}")
+    report = evaluate(app, config)
+    color = not args.output and args.format == "table" and sys.stdout.isatty() and "NO_COLOR" not in os.environ
+    write(render_scan(report, args.format, color=color, errors=errors), args.output)
+    if errors:
+        return EXIT_USAGE
+    return EXIT_VIOLATIONS if report.failing(args.fail_on) else EXIT_CLEAN
+
+
+def rules(args: argparse.Namespace) -> int:
+    from .output import render_rules
+    from .rules import catalogue
+
+    color = not args.output and sys.stdout.isatty() and "NO_COLOR" not in os.environ
+    write(render_rules(catalogue(), args.format, color=color), args.output)
+    return EXIT_CLEAN
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .engine.loader import InputError
+
+    try:
+        args = build_parser().parse_args(argv)
+        if args.command == "scan":
+            return scan(args)
+        if args.command == "rules":
+            return rules(args)
+        build_parser().print_help()
+        return EXIT_USAGE
+    except UsageError as e:
+        print(str(e), file=sys.stderr)
+        return EXIT_USAGE
+    except InputError as e:
+        print(f"dpguard: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return EXIT_CLEAN
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,24 @@
+"""One row per finding, for spreadsheets and audit evidence."""
+from __future__ import annotations
+
+import csv
+import io
+
+from ..engine.evaluate import Report
+
+COLUMNS = ("rule_id", "clause", "severity", "status", "template", "stack", "logical_id",
+           "resource_type", "construct_path", "property_path", "message", "remediation",
+           "acknowledgment_reason", "acknowledgment_expires")
+
+
+def render(report: Report) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    for f in report.findings:
+        ack = f.acknowledgment or {}
+        row = f.as_dict()
+        row["acknowledgment_reason"] = ack.get("reason", "")
+        row["acknowledgment_expires"] = ack.get("expires") or ""
+        writer.writerow(["" if row[c] is None else row[c] for c in COLUMNS])
+    return out.getvalue()

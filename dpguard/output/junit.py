@@ -1,0 +1,55 @@
+"""JUnit XML for CI dashboards: a suite per template, a test case per rule and template (failed
+when the rule found a problem there), acknowledged findings as skipped cases."""
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections import defaultdict
+
+from ..engine.evaluate import Report
+
+
+def render(report: Report, errors: list) -> str:
+    by_key = defaultdict(list)
+    for f in report.findings:
+        by_key[(f.template, f.rule_id)].append(f)
+    rules = {rule.rule_id: rule for rule in report.rules}
+    root = ET.Element("testsuites", name="dpguard")
+    total = failures = 0
+    for tpl in report.templates:
+        suite = ET.SubElement(root, "testsuite", name=tpl.path)
+        cases = fails = skipped = 0
+        for (path, rule_id), count in sorted(report.counts.items()):
+            if path != tpl.path or not count.evaluated:
+                continue
+            cases += 1
+            found = by_key.get((path, rule_id), [])
+            case = ET.SubElement(suite, "testcase", classname=tpl.stack, name=f"{rule_id} {rules[rule_id].title}")
+            failing = [f for f in found if f.fails]
+            if failing:
+                fails += 1
+                failure = ET.SubElement(case, "failure", type=rule_id,
+                                        message=f"{len(failing)} problem(s), clause {rules[rule_id].clause}")
+                failure.text = "\n".join(
+                    f"[{f.status}] {f.logical_id or '-'} {f.property_path}: {f.message}" for f in failing
+                ) + f"\nFix: {rules[rule_id].remediation}"
+            elif found:
+                skipped += 1
+                ET.SubElement(case, "skipped", message="; ".join(
+                    f"{f.logical_id}: acknowledged: {f.acknowledgment['reason']}" for f in found))
+        suite.set("tests", str(cases))
+        suite.set("failures", str(fails))
+        suite.set("skipped", str(skipped))
+        suite.set("errors", "0")
+        total += cases
+        failures += fails
+    if errors:
+        suite = ET.SubElement(root, "testsuite", name="inputs", tests=str(len(errors)),
+                              failures="0", errors=str(len(errors)))
+        for e in errors:
+            case = ET.SubElement(suite, "testcase", classname="inputs", name=e.path)
+            ET.SubElement(case, "error", message=e.message)
+    root.set("tests", str(total + len(errors)))
+    root.set("failures", str(failures))
+    root.set("errors", str(len(errors)))
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"

@@ -1,0 +1,48 @@
+"""A pull-request comment: verdict first, one row per finding, the fixes folded away."""
+from __future__ import annotations
+
+from ..engine.evaluate import Report
+from ..engine.findings import ACKNOWLEDGED, UNVERIFIABLE, VIOLATION
+
+ICONS = {VIOLATION: "❌", UNVERIFIABLE: "❓", ACKNOWLEDGED: "✅"}
+
+
+def cell(text) -> str:
+    return str(text or "").replace("|", "\\|").replace("\n", " ")
+
+
+def render(report: Report, errors: list) -> str:
+    s = report.summary()
+    failing = [f for f in report.findings if f.fails]
+    verdict = "❌ policy violations found" if failing else "✅ no policy violations"
+    lines = [f"## dpguard: {verdict}", "",
+             f"{s['templates']} template(s), {s['resources']} resource(s) checked against "
+             f"{len(report.rules)} rules of the Data Protection Policy: **{s['violations']}** violation(s), "
+             f"**{s['unverifiable']}** unverifiable, {s['acknowledged']} acknowledged.", ""]
+    for e in errors:
+        lines.append(f"> ⚠️ could not read `{cell(e.path)}`: {cell(e.message)}")
+    if errors:
+        lines.append("")
+    if report.findings:
+        lines += ["| | Rule | Clause | Severity | Resource | Property | Problem |",
+                  "|---|---|---|---|---|---|---|"]
+        for f in report.findings:
+            where = f"{f.stack}/{f.logical_id}" if f.logical_id else f.stack
+            problem = f.message
+            if f.status == ACKNOWLEDGED:
+                problem += f" — acknowledged: {f.acknowledgment['reason']}"
+            lines.append(f"| {ICONS[f.status]} | `{f.rule_id}` | {f.clause} | {f.severity} | `{cell(where)}` "
+                         f"| `{cell(f.property_path)}` | {cell(problem)} |")
+        lines.append("")
+        rules = {rule.rule_id: rule for rule in report.rules}
+        fixes = sorted({f.rule_id for f in failing if f.rule_id in rules})
+        if fixes:
+            lines += ["<details><summary>How to fix</summary>", ""]
+            for rule_id in fixes:
+                rule = rules[rule_id]
+                lines += [f"**{rule_id}** — {rule.title} (clause {rule.clause})", "",
+                          "```python", rule.remediation, "```", ""]
+            lines += ["</details>", ""]
+    for a in report.unused_acknowledgments:
+        lines.append(f"> ℹ️ acknowledgment of `{a.rule_id}` on `{a.logical_id or a.template}` matches no finding")
+    return "\n".join(lines).rstrip() + "\n"

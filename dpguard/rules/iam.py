@@ -1,0 +1,442 @@
+"""IAM and resource policies: least privilege (clause 8).
+
+Identity policies (what a role, user or group may do) must name their actions and resources;
+trust and resource policies must name who may use them. Statements come from
+`checks.policy_statements`, which expands every Fn::If variant, so a bad branch is judged like
+a bad template.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any, Iterable, Iterator
+
+from ..engine.checks import (Statement, action_matches, is_public_principal, policy_statements,
+                             public_statements, scoping_condition)
+from ..engine.findings import Outcome, unverifiable, violation
+from ..engine.values import ABSENT, ResRef, TOKEN_RE, Unknown, as_bool
+from . import rule
+
+# Where identity policies live, per resource type.
+IDENTITY_POLICIES: dict[str, tuple[str, ...]] = {
+    "AWS::IAM::Policy": ("PolicyDocument",),
+    "AWS::IAM::ManagedPolicy": ("PolicyDocument",),
+    "AWS::IAM::Role": ("Policies.*.PolicyDocument",),
+    "AWS::IAM::User": ("Policies.*.PolicyDocument",),
+    "AWS::IAM::Group": ("Policies.*.PolicyDocument",),
+    "AWS::IAM::RolePolicy": ("PolicyDocument",),
+    "AWS::IAM::UserPolicy": ("PolicyDocument",),
+    "AWS::IAM::GroupPolicy": ("PolicyDocument",),
+}
+
+# Resource policies (who may use a resource). S3 bucket policies are judged in s3.py, KMS key
+# policies in kms.py, Lambda permissions by DP-LambdaPermissionScoped.
+RESOURCE_POLICIES: dict[str, tuple[str, ...]] = {
+    "AWS::SNS::TopicPolicy": ("PolicyDocument",),
+    "AWS::SNS::TopicInlinePolicy": ("PolicyDocument",),
+    "AWS::SQS::QueuePolicy": ("PolicyDocument",),
+    "AWS::SQS::QueueInlinePolicy": ("PolicyDocument",),
+    "AWS::SecretsManager::ResourcePolicy": ("ResourcePolicy",),
+    "AWS::ECR::Repository": ("RepositoryPolicyText",),
+    "AWS::OpenSearchService::Domain": ("AccessPolicies",),
+    "AWS::Elasticsearch::Domain": ("AccessPolicies",),
+    "AWS::Logs::ResourcePolicy": ("PolicyDocument",),
+    "AWS::EFS::FileSystem": ("FileSystemPolicy",),
+    "AWS::Backup::BackupVault": ("AccessPolicy",),
+    "AWS::DynamoDB::Table": ("ResourcePolicy.PolicyDocument",),
+    "AWS::Kinesis::ResourcePolicy": ("ResourcePolicy",),
+}
+
+# Every policy document the NotAction/NotResource rule reads.
+ALL_POLICIES: dict[str, tuple[str, ...]] = {
+    **IDENTITY_POLICIES,
+    **RESOURCE_POLICIES,
+    "AWS::IAM::Role": ("Policies.*.PolicyDocument", "AssumeRolePolicyDocument"),
+    "AWS::KMS::Key": ("KeyPolicy",),
+    "AWS::S3::BucketPolicy": ("PolicyDocument",),
+}
+
+# Verbs of actions that only read. Everything else (Put, Create, Delete, Update, Attach, Pass,
+# Decrypt, Invoke, ...) changes data or permissions and counts as write.
+READ_VERBS = ("Get", "List", "Describe", "BatchGet", "Query", "Scan", "Search", "Lookup", "View",
+              "Head", "Select")
+
+# Write actions that AWS accepts only on Resource "*" (the Service Authorization Reference lists
+# no resource type for them), so a policy cannot scope them further:
+# - X-Ray segment upload and CloudWatch custom metrics, used by every instrumented function;
+# - the ENI actions Lambda needs to attach a function to a VPC (AWSLambdaVPCAccessExecutionRole);
+# - CloudWatch Logs vended-log delivery and log resource policies, which CDK grants to Step
+#   Functions state machines and EventBridge targets that log;
+# - Session Manager channels used by the SSM agent.
+STAR_ONLY_ACTIONS = frozenset(a.lower() for a in (
+    "xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules",
+    "xray:GetSamplingTargets", "xray:GetSamplingStatisticSummaries",
+    "cloudwatch:PutMetricData",
+    "ec2:CreateNetworkInterface", "ec2:DeleteNetworkInterface",
+    "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses",
+    "logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery", "logs:ListLogDeliveries", "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies", "logs:DescribeLogGroups",
+    "ssmmessages:CreateControlChannel", "ssmmessages:CreateDataChannel",
+    "ssmmessages:OpenControlChannel", "ssmmessages:OpenDataChannel",
+))
+
+ADMIN_MANAGED_POLICIES = ("AdministratorAccess", "PowerUserAccess", "IAMFullAccess")
+
+
+# ---------------------------------------------------------------- helpers
+
+def unique(check):
+    """Fn::If variants repeat the same statements; report each outcome once."""
+    def wrapper(r, t):
+        seen = set()
+        for outcome in check(r, t):
+            if outcome not in seen:
+                seen.add(outcome)
+                yield outcome
+    wrapper.__name__ = check.__name__
+    wrapper.__doc__ = check.__doc__
+    return wrapper
+
+
+def candidate_statements(r, paths: Iterable[str]) -> Iterator[Statement | Outcome]:
+    """Statements that allow, or may allow (effect unknown), from the documents at `paths`;
+    an unreadable document comes as an unverifiable outcome."""
+    for path in paths:
+        for s in policy_statements(r, path):
+            if isinstance(s, tuple):
+                yield unverifiable(s[0], f"the policy cannot be read: {s[1].reason}")
+            elif s.allows or isinstance(s.effect, Unknown):
+                yield s
+
+
+def judge(s: Statement, bad: bool | Unknown, path: str, message: str) -> Iterator[Outcome]:
+    """Turn a statement's verdict into an outcome: bad allows are violations; a bad statement
+    whose effect cannot be known, or an unknown verdict, is unverifiable."""
+    if bad is False:
+        return
+    if isinstance(bad, Unknown):
+        yield unverifiable(path, f"{message} (cannot verify: {bad.reason})")
+    elif isinstance(s.effect, Unknown):
+        yield unverifiable(path, f"{message} if the effect is Allow (cannot verify: {s.effect.reason})")
+    else:
+        yield violation(path, message)
+
+
+def is_wildcard_action(action: str) -> bool:
+    """"*", "s3:*", "*:*", "*:Get*": every action of a service, or of every service."""
+    service, _, name = action.partition(":")
+    if not name:
+        return "*" in service
+    return "*" in service or set(name) <= {"*"}
+
+
+def is_read_action(action: str) -> bool:
+    """Does the action (or every action a wildcard matches) only read? The text before the first
+    wildcard must start with a read verb: "s3:Get*" reads, "s3:*Object" may write."""
+    _, _, name = action.partition(":")
+    literal_prefix = re.split(r"[*?]", name, maxsplit=1)[0]
+    return any(literal_prefix.startswith(verb) for verb in READ_VERBS)
+
+
+def is_full_wildcard_resource(resource: str) -> bool:
+    """"*", or an ARN that names every resource of a service or of one resource type:
+    arn:aws:s3:::*, arn:aws:s3:::*/*, arn:aws:sqs:*:*:*, arn:aws:dynamodb:*:*:table/*,
+    arn:aws:lambda:us-east-1:123456789012:function:*. Partition, region and account may be
+    anything (tokens included); only the resource part decides."""
+    text = TOKEN_RE.sub("x", resource)
+    if text == "*":
+        return True
+    parts = text.split(":", 5)
+    if parts[0] != "arn":
+        return False
+    if len(parts) < 6:
+        return parts[-1].endswith("*") and all(p in ("", "*") or p == parts[1] for p in parts[2:-1])
+    service, resource_part = parts[2], parts[5]
+    if "*" in service or resource_part in ("*", "*/*"):
+        return True
+    if service == "s3":
+        return False  # "bucket/*" is the objects of one bucket
+    return re.fullmatch(r"[A-Za-z0-9-]+[/:]\*", resource_part) is not None
+
+
+def wildcard_resource(s: Statement) -> bool | Unknown:
+    """Does the statement apply to every resource (Resource "*" or a full wildcard ARN)?"""
+    for resource in s.resources or ():
+        if isinstance(resource, Unknown):
+            return resource
+        if isinstance(resource, str) and is_full_wildcard_resource(resource):
+            return True
+    return False
+
+
+def granted_actions(s: Statement) -> list:
+    """The statement's actions (str or Unknown); ResRefs are not actions and are ignored."""
+    return [a for a in s.actions or () if isinstance(a, (str, Unknown))]
+
+
+# ---------------------------------------------------------------- identity policies
+
+@rule("DP-IamNoWildcardAction", clause=8, severity="error", types=list(IDENTITY_POLICIES),
+      title="Identity policies name their actions",
+      rationale="Clause 8: rights are granted on a need-to-know basis. Action \"*\" or "
+                "\"service:*\" grants every current and future action of a service, including "
+                "deleting data and changing permissions. Partial wildcards such as \"s3:Get*\" "
+                "are accepted.",
+      remediation="Grant the actions the code uses, e.g. bucket.grant_read(fn) or\n"
+                  "iam.PolicyStatement(actions=['s3:GetObject'], resources=[bucket.arn_for_objects('*')])")
+@unique
+def iam_no_wildcard_action(r, t):
+    for s in candidate_statements(r, IDENTITY_POLICIES[r.type]):
+        if isinstance(s, Outcome):
+            yield s
+            continue
+        for action in granted_actions(s):
+            if isinstance(action, Unknown):
+                yield from judge(s, action, f"{s.path}/Action", "an action of the statement cannot be known")
+            elif is_wildcard_action(action):
+                yield from judge(s, True, f"{s.path}/Action",
+                                 f"the statement allows every action of a service ({action!r})")
+                break
+
+
+@rule("DP-IamNoNotAction", clause=8, severity="error", types=list(ALL_POLICIES),
+      title="Policies do not allow with NotAction, NotResource or NotPrincipal",
+      rationale="Clause 8: least privilege. \"Allow everything except ...\" grants every action, "
+                "resource or principal that is not listed, including ones AWS adds later.",
+      remediation="Replace NotAction/NotResource with the explicit Action/Resource lists the "
+                  "principal needs; keep NotAction only in Deny statements.")
+@unique
+def iam_no_not_action(r, t):
+    for s in candidate_statements(r, ALL_POLICIES[r.type]):
+        if isinstance(s, Outcome):
+            yield s
+            continue
+        for key, present in (("NotAction", s.not_actions), ("NotResource", s.not_resources),
+                             ("NotPrincipal", s.not_principals)):
+            if present is not None:
+                yield from judge(s, True, f"{s.path}/{key}",
+                                 f"an Allow statement uses {key}, which grants everything not listed")
+
+
+@rule("DP-IamNoWildcardResourceWrite", clause=8, severity="error", types=list(IDENTITY_POLICIES),
+      title="Identity policies do not allow write or permission actions on every resource",
+      rationale="Clause 8: access on a need-to-know basis. Write and permissions-management "
+                "actions on Resource \"*\" (or an ARN that matches every resource of a type, such "
+                "as arn:aws:s3:::*) reach every resource in the account. Read-only actions (Get, "
+                "List, Describe, ...) and the few actions AWS accepts only on \"*\" "
+                "(X-Ray, PutMetricData, the Lambda VPC network-interface actions, log delivery) "
+                "are accepted.",
+      remediation="Scope the statement to the resources it acts on, e.g.\n"
+                  "iam.PolicyStatement(actions=['sqs:SendMessage'], resources=[queue.queue_arn])")
+@unique
+def iam_no_wildcard_resource_write(r, t):
+    for s in candidate_statements(r, IDENTITY_POLICIES[r.type]):
+        if isinstance(s, Outcome):
+            yield s
+            continue
+        if s.actions is None:
+            continue  # NotAction: DP-IamNoNotAction
+        writes = []
+        for action in granted_actions(s):
+            if isinstance(action, Unknown):
+                writes.append(action)
+            elif action.lower() not in STAR_ONLY_ACTIONS and not is_read_action(action):
+                writes.append(action)
+        if not writes:
+            continue
+        everywhere = wildcard_resource(s)
+        if everywhere is False:
+            continue
+        unknown = next((a for a in writes if isinstance(a, Unknown)), None)
+        known = [a for a in writes if isinstance(a, str)]
+        if isinstance(everywhere, Unknown) or not known:
+            yield from judge(s, everywhere if isinstance(everywhere, Unknown) else unknown,
+                             f"{s.path}/Resource", "the statement may allow write actions on every resource")
+        else:
+            yield from judge(s, True, f"{s.path}/Resource",
+                             f"write actions ({', '.join(known[:3])}{', ...' if len(known) > 3 else ''}) "
+                             f"are allowed on every resource")
+
+
+@rule("DP-IamNoPassRoleWildcard", clause=8, severity="error", types=list(IDENTITY_POLICIES),
+      title="iam:PassRole is limited to named roles",
+      rationale="Clause 8: iam:PassRole on every role lets the holder hand any role, including "
+                "administrator roles, to a service it controls and act with that role's rights.",
+      remediation="iam.PolicyStatement(actions=['iam:PassRole'], resources=[task_role.role_arn],\n"
+                  "    conditions={'StringEquals': {'iam:PassedToService': 'ecs-tasks.amazonaws.com'}})")
+@unique
+def iam_no_pass_role_wildcard(r, t):
+    for s in candidate_statements(r, IDENTITY_POLICIES[r.type]):
+        if isinstance(s, Outcome):
+            yield s
+            continue
+        if s.actions is not None:
+            actions = granted_actions(s)
+            unknown = next((a for a in actions if isinstance(a, Unknown)), None)
+            passes: bool | Unknown = any(action_matches(a, "iam:PassRole") for a in actions) or (unknown or False)
+        else:  # NotAction grants PassRole unless it lists it
+            excluded = [a for a in s.not_actions or () if isinstance(a, str)]
+            passes = not any(action_matches(a, "iam:PassRole") for a in excluded)
+        if passes is False:
+            continue
+        everywhere = wildcard_resource(s)
+        if s.resources is None and s.not_resources is not None:
+            everywhere = True
+        if everywhere is False:
+            continue
+        verdict = passes if isinstance(passes, Unknown) else everywhere
+        yield from judge(s, verdict, f"{s.path}/Resource", "iam:PassRole is allowed on every role")
+
+
+@rule("DP-IamNoAdminManagedPolicy", clause=8, severity="error",
+      types=["AWS::IAM::Role", "AWS::IAM::User", "AWS::IAM::Group"],
+      title="No administrator managed policies are attached",
+      rationale="Clause 8: AdministratorAccess, PowerUserAccess and IAMFullAccess grant "
+                "(or let the holder grant itself) every right in the account.",
+      remediation="Attach a policy with the actions the role needs, or use grants: "
+                  "table.grant_read_write_data(role)")
+@unique
+def iam_no_admin_managed_policy(r, t):
+    for path, arn in r.values("ManagedPolicyArns.*"):
+        if arn is ABSENT or isinstance(arn, ResRef):
+            continue  # a ManagedPolicy of the template: its statements are judged on their own
+        if isinstance(arn, Unknown):
+            yield unverifiable(path, f"a managed policy ARN cannot be known: {arn.reason}")
+        elif isinstance(arn, str):
+            name = next((n for n in ADMIN_MANAGED_POLICIES if arn.endswith(f":policy/{n}")), None)
+            if name:
+                yield violation(path, f"the AWS managed policy {name} is attached")
+
+
+# ---------------------------------------------------------------- trust and resource policies
+
+@rule("DP-IamTrustNoWildcardPrincipal", clause=8, severity="error", types=["AWS::IAM::Role"],
+      title="Role trust policies name who may assume the role",
+      rationale="Clause 8: a trust policy that allows Principal \"*\" without a condition lets "
+                "any AWS account assume the role; a federated principal without conditions lets "
+                "every identity of that provider (every GitHub repository, every Cognito pool "
+                "user) assume it.",
+      remediation="iam.Role(self, 'Role', assumed_by=iam.ServicePrincipal('lambda.amazonaws.com'))\n"
+                  "For OIDC: iam.WebIdentityPrincipal(provider_arn, conditions={'StringLike': "
+                  "{'token.actions.githubusercontent.com:sub': 'repo:org/repo:*'}})")
+@unique
+def iam_trust_no_wildcard_principal(r, t):
+    yield from public_statements(r, "AssumeRolePolicyDocument")
+    for s in candidate_statements(r, ("AssumeRolePolicyDocument",)):
+        if isinstance(s, Outcome):
+            continue  # reported by public_statements
+        if any(kind == "Federated" for kind, _ in s.principals or ()) and not s.has_condition \
+                and not isinstance(s.condition, Unknown):
+            yield from judge(s, True, f"{s.path}/Condition",
+                             "a federated principal may assume the role without any condition")
+
+
+# Conditions that limit a wildcard principal on some services beyond the general scoping keys.
+EXTRA_SCOPING = {
+    # EFS: only clients that reach a mount target, i.e. inside the VPC behind its security groups.
+    "AWS::EFS::FileSystem": {"elasticfilesystem:accessedviamounttarget"},
+}
+
+
+def scoped(s: Statement, rtype: str) -> bool:
+    if scoping_condition(s):
+        return True
+    extra = EXTRA_SCOPING.get(rtype, set())
+    if not extra or not s.has_condition:
+        return False
+    for entries in s.condition.values():
+        if isinstance(entries, dict):
+            for key, value in entries.items():
+                if isinstance(key, str) and key.lower() in extra and as_bool(value) is not False:
+                    return True
+    return False
+
+
+def fine_grained_access_control(r) -> bool:
+    """OpenSearch with fine-grained access control authenticates every request itself (internal
+    users or IAM role mapping); AWS documents an open domain access policy for it."""
+    if r.type not in ("AWS::OpenSearchService::Domain", "AWS::Elasticsearch::Domain"):
+        return False
+    enabled = [as_bool(v) for _, v in r.values("AdvancedSecurityOptions.Enabled")]
+    anonymous = [as_bool(v) for _, v in r.values("AdvancedSecurityOptions.AnonymousAuthEnabled")]
+    return all(e is True for e in enabled) and not any(a is not False and a is not None
+                                                       for a in anonymous) \
+        and not any(isinstance(v, Unknown) for _, v in r.values("AdvancedSecurityOptions.AnonymousAuthEnabled"))
+
+
+@rule("DP-ResourcePolicyNoWildcardPrincipal", clause=8, severity="error", types=list(RESOURCE_POLICIES),
+      title="Resource policies do not allow any principal without a condition",
+      rationale="Clause 8: a resource policy that allows Principal \"*\" without a scoping "
+                "condition (aws:SourceArn, aws:SourceAccount, aws:PrincipalOrgID, aws:SourceVpce, "
+                "...) opens the topic, queue, secret, repository, domain or vault to every AWS "
+                "account. OpenSearch domains with fine-grained access control (no anonymous "
+                "access) authenticate every request themselves and are exempt; EFS statements "
+                "limited to clients that come through a mount target are accepted.",
+      remediation="Name the principal, or add a condition: iam.PolicyStatement(principals=["
+                  "iam.ServicePrincipal('events.amazonaws.com')], conditions={'ArnEquals': "
+                  "{'aws:SourceArn': rule.rule_arn}}, ...)")
+@unique
+def resource_policy_no_wildcard_principal(r, t):
+    if fine_grained_access_control(r):
+        return
+    for s in candidate_statements(r, RESOURCE_POLICIES[r.type]):
+        if isinstance(s, Outcome):
+            yield s
+            continue
+        for kind, value in s.principals or ():
+            if isinstance(value, Unknown):
+                yield from judge(s, value, f"{s.path}/Principal", "a principal cannot be known")
+            elif is_public_principal((kind, value)) and not scoped(s, r.type):
+                yield from judge(s, True, f"{s.path}/Principal",
+                                 "allows any principal (\"*\") without a condition that limits who can use it")
+                break
+
+
+# ---------------------------------------------------------------- Lambda permissions
+
+def may_be_absent(r, prop: str) -> bool | Unknown:
+    values = [v for _, v in r.values(prop)]
+    if any(v is ABSENT or v == "" for v in values):
+        return True
+    return next((v for v in values if isinstance(v, Unknown)), False)
+
+
+def is_service_principal(value: Any) -> bool:
+    return isinstance(value, str) and (value.endswith(".amazonaws.com") or value.endswith(".amazonaws.com.cn"))
+
+
+@rule("DP-LambdaPermissionScoped", clause=8, severity="error", types=["AWS::Lambda::Permission"],
+      title="Lambda permissions name the caller",
+      rationale="Clause 8: a permission for Principal \"*\" lets any AWS account invoke the "
+                "function unless aws:SourceArn, SourceAccount or PrincipalOrgID limits it; a "
+                "service principal without SourceArn or SourceAccount lets that service act for "
+                "any account (the confused-deputy problem). A function URL with auth type NONE "
+                "and Principal \"*\" is public. Account and role principals are named callers "
+                "and accepted.",
+      remediation="fn.add_permission('S3Invoke', principal=iam.ServicePrincipal('s3.amazonaws.com'),\n"
+                  "    source_arn=bucket.bucket_arn, source_account=Stack.of(self).account)")
+@unique
+def lambda_permission_scoped(r, t):
+    for path, principal in r.values("Principal"):
+        if isinstance(principal, Unknown):
+            yield unverifiable(path, f"the principal cannot be known: {principal.reason}")
+            continue
+        if principal == "*":
+            for url_path, auth in r.values("FunctionUrlAuthType"):
+                if isinstance(auth, Unknown):
+                    yield unverifiable(url_path, f"the function URL auth type cannot be known: {auth.reason}")
+                elif auth == "NONE":
+                    yield violation(url_path, "the permission makes the function URL public (auth type NONE, principal \"*\")")
+            scopes = ("SourceArn", "SourceAccount", "PrincipalOrgID")
+            message = "principal \"*\" may invoke the function without SourceArn, SourceAccount or PrincipalOrgID"
+        elif is_service_principal(principal):
+            scopes = ("SourceArn", "SourceAccount")
+            message = f"{principal} may invoke the function for any account: set SourceArn or SourceAccount"
+        else:
+            continue
+        absent = [may_be_absent(r, prop) for prop in scopes]
+        if all(a is True for a in absent):
+            yield violation(path, message)
+        elif all(a is not False for a in absent):
+            reason = next(a for a in absent if isinstance(a, Unknown)).reason
+            yield unverifiable(path, f"{message} (cannot verify: {reason})")

@@ -1,0 +1,148 @@
+"""Reading input: YAML short forms, cloud assemblies, and bad input that must never crash."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from dpguard.engine.loader import InputError, load, parse_file
+
+YAML_TEMPLATE = """\
+AWSTemplateFormatVersion: 2010-09-09
+Description: short forms
+Conditions:
+  Prod: !Equals [!Ref "AWS::Region", eu-west-1]
+Resources:
+  Data:
+    Type: AWS::S3::Bucket
+    Properties:
+      BucketName: !Sub "${AWS::StackName}-data"
+      Tags:
+        - Key: arn
+          Value: !GetAtt Key.Arn
+        - Key: pick
+          Value: !If [Prod, !Select [0, !Split [",", "a,b"]], !Join ["-", [x, !Ref Key]]]
+        - Key: mapped
+          Value: !FindInMap [M, !Ref "AWS::Region", v]
+        - Key: imported
+          Value: !ImportValue shared
+        - Key: encoded
+          Value: !Base64 text
+  Key:
+    Type: AWS::KMS::Key
+"""
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def test_yaml_short_forms_become_long_forms_and_dates_stay_strings(tmp_path):
+    data = parse_file(write(tmp_path, "t.yaml", YAML_TEMPLATE))
+    assert data["AWSTemplateFormatVersion"] == "2010-09-09"
+    props = data["Resources"]["Data"]["Properties"]
+    assert props["BucketName"] == {"Fn::Sub": "${AWS::StackName}-data"}
+    tags = {t["Key"]: t["Value"] for t in props["Tags"]}
+    assert tags["arn"] == {"Fn::GetAtt": ["Key", "Arn"]}
+    assert tags["pick"]["Fn::If"][1] == {"Fn::Select": [0, {"Fn::Split": [",", "a,b"]}]}
+    assert tags["mapped"] == {"Fn::FindInMap": ["M", {"Ref": "AWS::Region"}, "v"]}
+    assert data["Conditions"]["Prod"] == {"Fn::Equals": [{"Ref": "AWS::Region"}, "eu-west-1"]}
+
+
+def make_assembly(root: Path) -> Path:
+    """A cloud assembly as `cdk synth` writes it: a stack with a nested stack, and a Stage."""
+    out = root / "cdk.out"
+    write(out, "manifest.json", json.dumps({"version": "48.0.0", "artifacts": {
+        "Tree": {"type": "cdk:tree", "properties": {"file": "tree.json"}},
+        "App": {"type": "aws:cloudformation:stack", "properties": {"templateFile": "App.template.json"},
+                "displayName": "App"},
+        "assembly-Prod": {"type": "cdk:cloud-assembly",
+                          "properties": {"directoryName": "assembly-Prod", "displayName": "Prod"}}}}))
+    write(out, "App.template.json", json.dumps({"Resources": {
+        "Key": {"Type": "AWS::KMS::Key"},
+        "Child": {"Type": "AWS::CloudFormation::Stack",
+                  "Properties": {"Parameters": {"KeyArn": {"Fn::GetAtt": ["Key", "Arn"]}}},
+                  "Metadata": {"aws:asset:path": "AppChild1234.nested.template.json"}}}}))
+    write(out, "AppChild1234.nested.template.json", json.dumps({
+        "Parameters": {"KeyArn": {"Type": "String"}},
+        "Resources": {"Q": {"Type": "AWS::SQS::Queue", "Properties": {"KmsMasterKeyId": {"Ref": "KeyArn"}},
+                            "Metadata": {"aws:cdk:path": "App/Child/Q/Resource"}}}}))
+    write(out, "assembly-Prod/manifest.json", json.dumps({"version": "48.0.0", "artifacts": {
+        "ProdData": {"type": "aws:cloudformation:stack",
+                     "properties": {"templateFile": "ProdData.template.json"}, "displayName": "Prod/Data"}}}))
+    write(out, "assembly-Prod/ProdData.template.json", json.dumps({"Resources": {"B": {"Type": "AWS::S3::Bucket"}}}))
+    return out
+
+
+def test_cloud_assembly_with_stage_and_nested_stack(tmp_path):
+    out = make_assembly(tmp_path)
+    app, errors = load([str(out)])
+    assert errors == []
+    stacks = sorted(t.stack for t in app.templates)
+    assert stacks == ["App", "App/Child", "Prod/Data"]
+    child = next(t for t in app.templates if t.stack == "App/Child")
+    assert child.parent is not None and child.parent.logical_id == "Child"
+
+
+def test_project_directory_finds_the_assembly_inside(tmp_path):
+    make_assembly(tmp_path)
+    write(tmp_path, "package.json", '{"name": "x"}')
+    app, errors = load([str(tmp_path)])
+    assert errors == [] and len(app.templates) == 3
+
+
+@pytest.mark.parametrize("name,text,message", [
+    ("bad.json", '{"Resources": ', "invalid JSON at line 1"),
+    ("bad.yaml", "Resources: [unclosed", "invalid YAML"),
+    ("list.yaml", "- a\n- b\n", "must be a mapping, not a list"),
+    ("empty.yaml", "", "must be a mapping, not empty"),
+    ("nores.yaml", "Description: x\n", "no Resources section"),
+    ("shape.yaml", "Resources: [a, b]\n", "Resources must be a mapping"),
+    ("tag.yaml", "Resources:\n  A: !Bogus x\n", "unknown tag !Bogus"),
+    ("bin.json", None, "not UTF-8"),
+    ("bomb.yaml", "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, "
+        f"*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}]\n"
+        for i in range(8)) + "Resources: {}\n", "alias bomb"),
+    ("cycle.yaml", "a: &a [*a]\nResources: {}\n", "refers to itself"),
+    ("deep.json", "[" * 5000 + "]" * 5000, "nested"),
+])
+def test_bad_input_is_one_clear_error(tmp_path, name, text, message):
+    path = tmp_path / name
+    if text is None:
+        path.write_bytes(b"\xff\xfe\x00bad")
+    else:
+        path.write_text(text)
+    app, errors = load([str(path)])
+    assert len(errors) == 1 and message in errors[0].message, errors
+    assert str(path) in str(errors[0]) and "\n" not in str(errors[0])
+
+
+def test_missing_file_and_directory_of_good_and_bad(tmp_path):
+    _, errors = load([str(tmp_path / "nope.yaml")])
+    assert "no such file" in errors[0].message
+    write(tmp_path, "d/good.yaml", "Resources:\n  B: {Type: AWS::S3::Bucket}\n")
+    write(tmp_path, "d/broken.yaml", "Resources: {")
+    write(tmp_path, "d/other.yaml", "name: not a template\n")
+    app, errors = load([str(tmp_path / "d")])
+    assert [Path(t.path).name for t in app.templates] == ["good.yaml"]
+    assert [Path(e.path).name for e in errors] == ["broken.yaml"]
+
+
+def test_broken_manifest(tmp_path):
+    write(tmp_path, "out/manifest.json", '{"artifacts": 3}')
+    _, errors = load([str(tmp_path / "out")])
+    assert "not a cloud assembly manifest" in errors[0].message
+    write(tmp_path, "out2/manifest.json", json.dumps({"artifacts": {"S": {
+        "type": "aws:cloudformation:stack", "properties": {"templateFile": "missing.json"}}}}))
+    _, errors = load([str(tmp_path / "out2")])
+    assert "no such file" in errors[0].message
+
+
+def test_input_error_is_one_line():
+    e = InputError("x.yaml", "broken")
+    assert str(e) == "x.yaml: broken"
