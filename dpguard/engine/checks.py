@@ -102,18 +102,22 @@ def expand_ifs(node: Any, tpl: Template, depth: int = 0) -> list:
                 return [v for b in branches for v in expand_ifs(b, tpl, depth + 1)]
             if key == "Ref" and arg == "AWS::NoValue":
                 return [ABSENT]
+        options = [(key, expand_ifs(value, tpl, depth + 1)) for key, value in node.items()]
+        if all(len(o) == 1 and o[0] is node[k] for k, o in options):
+            return [node]  # nothing to expand below: keep the node itself
         variants: list = [{}]
-        for key, value in node.items():
-            options = expand_ifs(value, tpl, depth + 1)
-            variants = [dict(v, **({} if o is ABSENT else {key: o})) for v in variants for o in options]
+        for key, opts in options:
+            variants = [dict(v, **({} if o is ABSENT else {key: o})) for v in variants for o in opts]
             if len(variants) > MAX_ALTERNATIVES:
                 return [Unknown("too many Fn::If combinations")]
         return variants
     if isinstance(node, list):
+        options = [expand_ifs(item, tpl, depth + 1) for item in node]
+        if all(len(o) == 1 and o[0] is item for o, item in zip(options, node)):
+            return [node]
         variants = [[]]
-        for item in node:
-            options = expand_ifs(item, tpl, depth + 1)
-            variants = [v + ([] if o is ABSENT else [o]) for v in variants for o in options]
+        for opts in options:
+            variants = [v + ([] if o is ABSENT else [o]) for v in variants for o in opts]
             if len(variants) > MAX_ALTERNATIVES:
                 return [Unknown("too many Fn::If combinations")]
         return variants
@@ -175,9 +179,17 @@ def _statement(item: dict, tpl: Template, path: str) -> Statement:
     )
 
 
-def policy_documents(r: Resource, path: str) -> Iterator[tuple[str, list[Statement] | Unknown]]:
+def policy_documents(r: Resource, path: str) -> list[tuple[str, list[Statement] | Unknown]]:
     """(property path, statements) for every variant of each policy document at `path`.
-    A document that cannot be read gives Unknown instead of statements."""
+    A document that cannot be read gives Unknown instead of statements. Parsed once per
+    resource and path, however many rules ask."""
+    key = ("policy_documents", path)
+    if key not in r.cache:
+        r.cache[key] = list(_policy_documents(r, path))
+    return r.cache[key]
+
+
+def _policy_documents(r: Resource, path: str) -> Iterator[tuple[str, list[Statement] | Unknown]]:
     for prop_path, doc in r.values(path):
         if doc is ABSENT:
             continue

@@ -15,13 +15,14 @@ from .values import (ABSENT, TOKEN_RE, ResRef, Unknown, _SUB_VAR, alternatives,
 
 
 class Resource:
-    __slots__ = ("logical_id", "type", "props", "raw", "template", "problem")
+    __slots__ = ("logical_id", "type", "props", "raw", "template", "problem", "cache")
 
     def __init__(self, logical_id: str, raw: Any, template: "Template"):
         self.logical_id = logical_id
         self.raw = raw
         self.template = template
         self.problem: str | None = None
+        self.cache: dict = {}  # work shared by several rules, e.g. parsed policy documents
         self.type = ""
         self.props: dict = {}
         if not isinstance(raw, dict):
@@ -181,14 +182,20 @@ class Template:
         return result
 
 
+IMPORTS = "Fn::ImportValue"  # marks, among the ids a resource mentions, that it imports a value
+
+
 def _mentions(node: Any, depth: int = 0) -> Iterator[str]:
-    """Logical ids referenced anywhere inside a node."""
+    """Logical ids referenced anywhere inside a node (and IMPORTS where it imports a value)."""
     if depth > 64:
         return
     if isinstance(node, dict):
         for key, value in node.items():
             if key == "Ref" and isinstance(value, str):
                 yield value
+            elif key == "Fn::ImportValue":
+                yield IMPORTS
+                yield from _mentions(value, depth + 1)
             elif key == "Fn::GetAtt":
                 if isinstance(value, list) and value and isinstance(value[0], str):
                     yield value[0]
@@ -261,7 +268,7 @@ def _cross_stack_index(templates: list[Template]) -> dict[tuple[int, str], list[
     Only nested stacks and templates that import values can reach into another template."""
     index: dict[tuple[int, str], list[Resource]] = {}
     for tpl in templates:
-        if tpl.parent is None and not _contains_key(tpl.data.get("Resources"), "Fn::ImportValue"):
+        if tpl.parent is None and not tpl.referrers(IMPORTS):
             continue
         for r in tpl.resources.values():
             targets = set()
@@ -277,16 +284,6 @@ def _cross_stack_index(templates: list[Template]) -> dict[tuple[int, str], list[
             for target in targets:
                 index.setdefault(target, []).append(r)
     return index
-
-
-def _contains_key(node: Any, key: str, depth: int = 0) -> bool:
-    if depth > 64:
-        return False
-    if isinstance(node, dict):
-        return key in node or any(_contains_key(v, key, depth + 1) for v in node.values())
-    if isinstance(node, list):
-        return any(_contains_key(v, key, depth + 1) for v in node)
-    return False
 
 
 def _cross_stack_nodes(node: Any, depth: int = 0) -> Iterator[Any]:

@@ -117,7 +117,7 @@ def judge(s: Statement, bad: bool | Unknown, path: str, message: str) -> Iterato
     if isinstance(bad, Unknown):
         yield unverifiable(path, f"{message} (cannot verify: {bad.reason})")
     elif isinstance(s.effect, Unknown):
-        yield unverifiable(path, f"{message} if the effect is Allow (cannot verify: {s.effect.reason})")
+        yield unverifiable(path, f"{message}, if the effect is Allow (cannot verify: {s.effect.reason})")
     else:
         yield violation(path, message)
 
@@ -134,8 +134,8 @@ def is_read_action(action: str) -> bool:
     """Does the action (or every action a wildcard matches) only read? The text before the first
     wildcard must start with a read verb: "s3:Get*" reads, "s3:*Object" may write."""
     _, _, name = action.partition(":")
-    literal_prefix = re.split(r"[*?]", name, maxsplit=1)[0]
-    return any(literal_prefix.startswith(verb) for verb in READ_VERBS)
+    literal_prefix = re.split(r"[*?]", name, maxsplit=1)[0].lower()  # IAM ignores case
+    return any(literal_prefix.startswith(verb.lower()) for verb in READ_VERBS)
 
 
 def is_full_wildcard_resource(resource: str) -> bool:
@@ -150,7 +150,7 @@ def is_full_wildcard_resource(resource: str) -> bool:
     if parts[0] != "arn":
         return False
     if len(parts) < 6:
-        return parts[-1].endswith("*") and all(p in ("", "*") or p == parts[1] for p in parts[2:-1])
+        return parts[-1] == "*"  # "arn:*", "arn:aws:*": the wildcard covers the resource part
     service, resource_part = parts[2], parts[5]
     if "*" in service or resource_part in ("*", "*/*"):
         return True
@@ -161,12 +161,10 @@ def is_full_wildcard_resource(resource: str) -> bool:
 
 def wildcard_resource(s: Statement) -> bool | Unknown:
     """Does the statement apply to every resource (Resource "*" or a full wildcard ARN)?"""
-    for resource in s.resources or ():
-        if isinstance(resource, Unknown):
-            return resource
-        if isinstance(resource, str) and is_full_wildcard_resource(resource):
-            return True
-    return False
+    unknown = next((v for v in s.resources or () if isinstance(v, Unknown)), None)
+    if any(isinstance(v, str) and is_full_wildcard_resource(v) for v in s.resources or ()):
+        return True
+    return unknown or False
 
 
 def granted_actions(s: Statement) -> list:
@@ -215,7 +213,7 @@ def iam_no_not_action(r, t):
                              ("NotPrincipal", s.not_principals)):
             if present is not None:
                 yield from judge(s, True, f"{s.path}/{key}",
-                                 f"an Allow statement uses {key}, which grants everything not listed")
+                                 f"Allow with {key} grants everything that is not listed")
 
 
 @rule("DP-IamNoWildcardResourceWrite", clause=8, severity="error", types=list(IDENTITY_POLICIES),
@@ -247,15 +245,16 @@ def iam_no_wildcard_resource_write(r, t):
         everywhere = wildcard_resource(s)
         if everywhere is False:
             continue
-        unknown = next((a for a in writes if isinstance(a, Unknown)), None)
         known = [a for a in writes if isinstance(a, str)]
-        if isinstance(everywhere, Unknown) or not known:
-            yield from judge(s, everywhere if isinstance(everywhere, Unknown) else unknown,
-                             f"{s.path}/Resource", "the statement may allow write actions on every resource")
-        else:
+        if everywhere is True and known:
+            listed = ", ".join(known[:3]) + (", ..." if len(known) > 3 else "")
             yield from judge(s, True, f"{s.path}/Resource",
-                             f"write actions ({', '.join(known[:3])}{', ...' if len(known) > 3 else ''}) "
-                             f"are allowed on every resource")
+                             f"write actions ({listed}) are allowed on every resource")
+        else:
+            reason = everywhere if isinstance(everywhere, Unknown) else \
+                next(a for a in writes if isinstance(a, Unknown))
+            yield from judge(s, reason, f"{s.path}/Resource",
+                             "the statement may allow write actions on every resource")
 
 
 @rule("DP-IamNoPassRoleWildcard", clause=8, severity="error", types=list(IDENTITY_POLICIES),
@@ -357,11 +356,10 @@ def fine_grained_access_control(r) -> bool:
     users or IAM role mapping); AWS documents an open domain access policy for it."""
     if r.type not in ("AWS::OpenSearchService::Domain", "AWS::Elasticsearch::Domain"):
         return False
-    enabled = [as_bool(v) for _, v in r.values("AdvancedSecurityOptions.Enabled")]
-    anonymous = [as_bool(v) for _, v in r.values("AdvancedSecurityOptions.AnonymousAuthEnabled")]
-    return all(e is True for e in enabled) and not any(a is not False and a is not None
-                                                       for a in anonymous) \
-        and not any(isinstance(v, Unknown) for _, v in r.values("AdvancedSecurityOptions.AnonymousAuthEnabled"))
+    enabled = [v for _, v in r.values("AdvancedSecurityOptions.Enabled")]
+    anonymous = [v for _, v in r.values("AdvancedSecurityOptions.AnonymousAuthEnabled")]
+    return all(as_bool(v) is True for v in enabled) and \
+        all(v is ABSENT or as_bool(v) is False for v in anonymous)
 
 
 @rule("DP-ResourcePolicyNoWildcardPrincipal", clause=8, severity="error", types=list(RESOURCE_POLICIES),
@@ -422,11 +420,16 @@ def lambda_permission_scoped(r, t):
             yield unverifiable(path, f"the principal cannot be known: {principal.reason}")
             continue
         if principal == "*":
+            public_url = False
             for url_path, auth in r.values("FunctionUrlAuthType"):
                 if isinstance(auth, Unknown):
                     yield unverifiable(url_path, f"the function URL auth type cannot be known: {auth.reason}")
                 elif auth == "NONE":
-                    yield violation(url_path, "the permission makes the function URL public (auth type NONE, principal \"*\")")
+                    public_url = True
+                    yield violation(url_path, "the permission makes the function URL public "
+                                              "(auth type NONE, principal \"*\")")
+            if public_url:
+                continue  # conditions cannot make a public URL private
             scopes = ("SourceArn", "SourceAccount", "PrincipalOrgID")
             message = "principal \"*\" may invoke the function without SourceArn, SourceAccount or PrincipalOrgID"
         elif is_service_principal(principal):

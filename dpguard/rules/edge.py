@@ -1,0 +1,517 @@
+"""Edge endpoints (clause 3): load balancer listeners, CloudFront distributions and API Gateway
+custom domains accept TLS only, with TLS 1.2 as the oldest version they negotiate."""
+from __future__ import annotations
+
+import re
+from typing import Any, Iterable, Iterator
+
+from ..engine.checks import require, resource_targets
+from ..engine.findings import Outcome, unverifiable, violation
+from ..engine.values import ABSENT, Unknown, alternatives, as_bool, as_text, is_literal
+from . import rule
+
+LISTENER = "AWS::ElasticLoadBalancingV2::Listener"
+LISTENER_RULE = "AWS::ElasticLoadBalancingV2::ListenerRule"
+LOAD_BALANCER = "AWS::ElasticLoadBalancingV2::LoadBalancer"
+CLASSIC_LB = "AWS::ElasticLoadBalancing::LoadBalancer"
+DISTRIBUTION = "AWS::CloudFront::Distribution"
+VPC_ORIGIN = "AWS::CloudFront::VpcOrigin"
+REST_DOMAIN = "AWS::ApiGateway::DomainName"
+REST_DOMAIN_V2 = "AWS::ApiGateway::DomainNameV2"
+HTTP_DOMAIN = "AWS::ApiGatewayV2::DomainName"
+
+# Listener protocols that are encrypted end to end at the load balancer. QUIC carries TLS 1.3
+# inside the protocol itself; TCP_QUIC also accepts plain TCP, so it is not here.
+ENCRYPTED_LISTENER_PROTOCOLS = ("HTTPS", "TLS", "QUIC")
+
+
+# ---------------------------------------------------------------- small helpers
+
+def nested_values(node: Any, tpl, *keys: str) -> list:
+    """Every value at `keys` inside a node taken from a resource (a list item, say), resolving
+    intrinsics at each level. ABSENT where a key is missing, Unknown where it cannot be read."""
+    values = alternatives(node, tpl)
+    for key in keys:
+        found: list = []
+        for value in values:
+            if isinstance(value, dict):
+                found.extend(alternatives(value.get(key, ABSENT), tpl))
+            elif value is ABSENT or isinstance(value, Unknown):
+                found.append(value)
+            else:
+                found.append(Unknown(f"{key} is read from a value that is not a mapping"))
+        values = found
+    return values
+
+
+def unique(outcomes: Iterable[Outcome]) -> Iterator[Outcome]:
+    """Each outcome once: Fn::If branches often lead to the same finding twice."""
+    seen = set()
+    for o in outcomes:
+        if o not in seen:
+            seen.add(o)
+            yield o
+
+
+def upper(value: Any) -> str:
+    text = as_text(value)
+    return text.upper() if text is not None else ""
+
+
+def label(node: Any, tpl, key: str, default: str = "") -> str:
+    """A literal attribute of a list item (port, origin id) to name it in messages."""
+    values = nested_values(node, tpl, key)
+    text = as_text(values[0]) if len(values) == 1 else None
+    return text if text is not None and is_literal(text) else default
+
+
+# ELB security policy names carry their oldest TLS version: ELBSecurityPolicy-TLS13-1-2-2021-06,
+# -TLS-1-2-2017-01, -FS-1-2-Res-2020-10 (1.2); -TLS13-1-0-2021-06, -FS-2018-06, -2016-08 (1.0).
+_ELB_POLICY_FLOOR = re.compile(r"(?:TLS13|TLS|FS)-1-(\d)", re.IGNORECASE)
+
+
+def elb_policy_is_tls12(name: Any) -> bool:
+    match = _ELB_POLICY_FLOOR.search(as_text(name) or "")
+    return bool(match) and int(match.group(1)) >= 2
+
+
+# ---------------------------------------------------------------- ALB / NLB listeners
+
+def _load_balancer_label(listener) -> str:
+    names = [t.logical_id for t in resource_targets(listener, "LoadBalancerArn", LOAD_BALANCER)
+             if not isinstance(t, Unknown)]
+    return f" of load balancer {names[0]}" if len(names) == 1 else ""
+
+
+def _gateway_listener(listener) -> bool | Unknown:
+    """Is the listener on a Gateway Load Balancer (whose listeners have no protocol)?"""
+    for target in resource_targets(listener, "LoadBalancerArn", LOAD_BALANCER):
+        if isinstance(target, Unknown):
+            return target
+        if any(v == "gateway" for _, v in target.values("Type")):
+            return True
+    return False
+
+
+def _redirect_only(r, path: str, what: str) -> Iterator[Outcome]:
+    """Every action at `path` must redirect to HTTPS: that is all plain HTTP may do."""
+    for item_path, action in r.values(f"{path}.*"):
+        if action is ABSENT:
+            continue  # a listener without actions does not deploy
+        if isinstance(action, Unknown):
+            yield unverifiable(item_path, f"cannot read an action of {what}: {action.reason}")
+            continue
+        kinds = nested_values(action, r.template, "Type")
+        redirects = True
+        for kind in kinds:
+            if isinstance(kind, Unknown):
+                yield unverifiable(f"{item_path}/Type", f"cannot tell what {what} does: {kind.reason}")
+                redirects = False
+            elif str(as_text(kind)).lower() != "redirect":
+                yield violation(f"{item_path}/Type", f"{what} serves plain HTTP ({as_text(kind)}); "
+                                                     f"it may only redirect to HTTPS")
+                redirects = False
+        if not redirects:
+            continue
+        for protocol in nested_values(action, r.template, "RedirectConfig", "Protocol"):
+            if isinstance(protocol, Unknown):
+                yield unverifiable(f"{item_path}/RedirectConfig/Protocol",
+                                   f"cannot tell where {what} redirects: {protocol.reason}")
+            elif upper(protocol) != "HTTPS":
+                yield violation(f"{item_path}/RedirectConfig/Protocol",
+                                f"{what} redirects without switching to HTTPS")
+
+
+def _listener_rule_tls(r) -> Iterator[Outcome]:
+    """A rule added to an HTTP listener must redirect too, or it reopens plain HTTP."""
+    for listener in resource_targets(r, "ListenerArn", LISTENER):
+        if isinstance(listener, Unknown):
+            yield unverifiable("Properties/ListenerArn",
+                               f"cannot tell whether the rule's listener uses plain HTTP: {listener.reason}")
+            continue
+        protocols = [v for _, v in listener.values("Protocol")]
+        if any(isinstance(p, Unknown) or upper(p) == "HTTP" for p in protocols):
+            yield from _redirect_only(r, "Actions", f"the rule on HTTP listener {listener.logical_id}")
+
+
+@rule("DP-ElbListenerTls", clause=3, severity="error", types=[LISTENER, LISTENER_RULE],
+      title="Load balancer listeners accept only TLS; plain HTTP only redirects to HTTPS",
+      rationale="Clause 3: all data in transit over TLS/HTTPS, unsecured channels disabled. An "
+                "HTTP listener may exist only to redirect to HTTPS, and rules added to it must "
+                "redirect too; TCP, UDP and TCP_UDP listeners carry whatever the client sends, "
+                "unencrypted as far as the load balancer can vouch (TLS passthrough on TCP needs "
+                "an acknowledgment saying so). Gateway Load Balancer listeners have no protocol "
+                "and are not client endpoints.",
+      remediation="alb.add_listener('Https', port=443, certificates=[cert], "
+                  "ssl_policy=elbv2.SslPolicy.RECOMMENDED_TLS)\n"
+                  "alb.add_redirect(source_port=80, target_port=443)  # HTTP only redirects")
+def elb_listener_tls(r, t):
+    if r.type == LISTENER_RULE:
+        yield from unique(_listener_rule_tls(r))
+        return
+    where = _load_balancer_label(r)
+    outcomes = []
+    for path, protocol in r.values("Protocol"):
+        if isinstance(protocol, Unknown):
+            outcomes.append(unverifiable(path, f"cannot tell the listener's protocol: {protocol.reason}"))
+        elif protocol is ABSENT:
+            gateway = _gateway_listener(r)
+            if isinstance(gateway, Unknown):
+                outcomes.append(unverifiable(path, f"the listener{where} names no protocol and its load "
+                                                   f"balancer cannot be checked: {gateway.reason}"))
+            elif not gateway:
+                outcomes.append(violation(path, f"the listener{where} names no protocol; use HTTPS or TLS"))
+        elif upper(protocol) in ENCRYPTED_LISTENER_PROTOCOLS or upper(protocol) == "GENEVE":
+            continue
+        elif upper(protocol) == "HTTP":
+            outcomes.extend(_redirect_only(r, "DefaultActions", f"the HTTP listener{where}"))
+        else:
+            outcomes.append(violation(path, f"the listener{where} accepts unencrypted {as_text(protocol)} "
+                                            f"traffic; use TLS"))
+    yield from unique(outcomes)
+
+
+@rule("DP-ElbListenerTlsPolicy", clause=3, severity="error", types=[LISTENER],
+      title="HTTPS and TLS listeners use a TLS 1.2+ security policy",
+      rationale="Clause 3 asks for TLS; TLS 1.0 and 1.1 are broken enough that it must mean TLS "
+                "1.2 or later. Without SslPolicy the listener gets a default that has varied over "
+                "time and for API-created listeners is ELBSecurityPolicy-2016-08, which accepts "
+                "TLS 1.0, so the policy must be named.",
+      remediation="elbv2.ApplicationListener(..., ssl_policy=elbv2.SslPolicy.RECOMMENDED_TLS)  "
+                  "# ELBSecurityPolicy-TLS13-1-2-2021-06")
+def elb_listener_tls_policy(r, t):
+    protocols = [v for _, v in r.values("Protocol")]
+    encrypted = any(upper(p) in ("HTTPS", "TLS") for p in protocols)
+    maybe = any(isinstance(p, Unknown) for p in protocols)
+    if not (encrypted or maybe):
+        return
+    outcomes = []
+    for path, policy in r.values("SslPolicy"):
+        if isinstance(policy, Unknown):
+            outcomes.append(unverifiable(path, f"cannot tell the listener's TLS policy: {policy.reason}"))
+            continue
+        if policy is ABSENT:
+            problem = "no SslPolicy is set, and the default (ELBSecurityPolicy-2016-08) accepts TLS 1.0"
+        elif not elb_policy_is_tls12(policy):
+            problem = f"SslPolicy {as_text(policy)} accepts TLS versions older than 1.2"
+        else:
+            continue
+        if encrypted:
+            outcomes.append(violation(path, problem))
+        else:
+            outcomes.append(unverifiable(path, f"{problem} (if the listener's protocol, which cannot be "
+                                               f"known, is HTTPS or TLS)"))
+    yield from unique(outcomes)
+
+
+# ---------------------------------------------------------------- classic load balancers
+
+@rule("DP-ClbListenerTls", clause=3, severity="error", types=[CLASSIC_LB],
+      title="Classic load balancer listeners use HTTPS or SSL",
+      rationale="Clause 3: all data in transit over TLS, unsecured channels disabled. A classic "
+                "load balancer cannot redirect HTTP to HTTPS, so any HTTP or TCP listener serves "
+                "unencrypted traffic.",
+      remediation="Move to an Application Load Balancer, or: clb.add_listener(external_port=443, "
+                  "external_protocol=elb.LoadBalancingProtocol.HTTPS, ssl_certificate_arn=cert_arn)")
+def clb_listener_tls(r, t):
+    outcomes = []
+    for path, listener in r.values("Listeners.*"):
+        if listener is ABSENT:
+            continue
+        port = label(listener, r.template, "LoadBalancerPort", "?")
+        for protocol in nested_values(listener, r.template, "Protocol"):
+            if isinstance(protocol, Unknown):
+                outcomes.append(unverifiable(f"{path}/Protocol",
+                                             f"cannot tell the protocol of the listener on port {port}: {protocol.reason}"))
+            elif upper(protocol) not in ("HTTPS", "SSL"):
+                outcomes.append(violation(f"{path}/Protocol",
+                                          f"the listener on port {port} accepts unencrypted {as_text(protocol) or 'traffic'}; "
+                                          f"a classic load balancer cannot redirect, so use HTTPS or SSL"))
+    yield from unique(outcomes)
+
+
+_OLD_PROTOCOL_ATTRIBUTES = ("Protocol-SSLv2", "Protocol-SSLv3", "Protocol-TLSv1", "Protocol-TLSv1.1")
+
+
+def _negotiation_policy_verdict(policy: Any, tpl) -> bool | Unknown:
+    """Is one Policies[] entry an SSL negotiation policy with TLS 1.2 as its floor? A predefined
+    policy is named by Reference-Security-Policy; a custom one lists the protocols it enables
+    (attributes not listed are off)."""
+    if isinstance(policy, Unknown):
+        return policy
+    if not isinstance(policy, dict):
+        return False
+    for kind in nested_values(policy, tpl, "PolicyType"):
+        if isinstance(kind, Unknown):
+            return kind
+        if kind != "SSLNegotiationPolicyType":
+            return False
+    verdict: bool | Unknown = True
+    for attributes in nested_values(policy, tpl, "Attributes"):
+        if isinstance(attributes, Unknown):
+            return attributes
+        if not isinstance(attributes, list):
+            return False
+        settings: dict[str, list] = {}
+        for item in attributes:
+            for entry in alternatives(item, tpl):
+                if isinstance(entry, Unknown):
+                    return entry
+                if not isinstance(entry, dict):
+                    continue
+                for name in nested_values(entry, tpl, "Name"):
+                    if isinstance(name, Unknown):
+                        return name
+                    settings.setdefault(as_text(name) or "", []).extend(nested_values(entry, tpl, "Value"))
+        checks: list = []
+        reference = settings.get("Reference-Security-Policy")
+        if reference is not None:
+            checks = [v if isinstance(v, Unknown) else elb_policy_is_tls12(v) for v in reference]
+        else:  # a custom policy: TLS 1.2 on, everything older off
+            checks = [v if isinstance(v, Unknown) else as_bool(v) is True
+                      for v in settings.get("Protocol-TLSv1.2", [ABSENT])]
+            checks += [v if isinstance(v, Unknown) else as_bool(v) is not True
+                       for name in _OLD_PROTOCOL_ATTRIBUTES for v in settings.get(name, [])]
+        if any(c is False for c in checks):
+            return False
+        verdict = next((c for c in checks if isinstance(c, Unknown)), verdict)
+    return verdict
+
+
+def _covered(choices: list, good: set, tpl) -> bool:
+    """Does every possible value of a listener's PolicyNames (or port) name a good policy?"""
+    def item_good(item):
+        return all(as_text(v) in good for v in alternatives(item, tpl))
+
+    if not choices:
+        return False
+    for choice in choices:
+        items = choice if isinstance(choice, list) else [choice]
+        if not any(item_good(item) for item in items):
+            return False
+    return True
+
+
+@rule("DP-ClbTlsPolicy", clause=3, severity="error", types=[CLASSIC_LB],
+      title="Classic load balancer HTTPS/SSL listeners negotiate TLS 1.2 or later",
+      rationale="Clause 3 asks for TLS, meaning TLS 1.2 or later. Without an SSL negotiation "
+                "policy a classic listener uses ELBSecurityPolicy-2016-08, which accepts TLS 1.0; "
+                "the listener needs an SSLNegotiationPolicyType policy referencing "
+                "ELBSecurityPolicy-TLS-1-2-2017-01 (by PolicyNames or LoadBalancerPorts).",
+      remediation="Policies: [{PolicyName: TLS12, PolicyType: SSLNegotiationPolicyType, Attributes: "
+                  "[{Name: Reference-Security-Policy, Value: ELBSecurityPolicy-TLS-1-2-2017-01}]}] "
+                  "and PolicyNames: [TLS12] on the listener (in CDK, an escape hatch on CfnLoadBalancer); "
+                  "better, move to an Application Load Balancer.")
+def clb_tls_policy(r, t):
+    tpl = r.template
+    outcomes = []
+    for _, policies in r.values("Policies"):
+        if isinstance(policies, Unknown):
+            outcomes.append(unverifiable("Properties/Policies", f"cannot read the policies: {policies.reason}"))
+            continue
+        good_names: set = set()
+        good_ports: set = set()
+        doubt: Unknown | None = None
+        for item in policies if isinstance(policies, list) else []:
+            variants = alternatives(item, tpl)
+            verdicts = [_negotiation_policy_verdict(v, tpl) for v in variants]
+            if all(v is True for v in verdicts):
+                for v in variants:
+                    good_names.update(as_text(n) for n in nested_values(v, tpl, "PolicyName"))
+                    for ports in nested_values(v, tpl, "LoadBalancerPorts"):
+                        if isinstance(ports, list):
+                            good_ports.update(as_text(p) for p in ports)
+            else:
+                doubt = doubt or next((v for v in verdicts if isinstance(v, Unknown)), None)
+        for path, listener in r.values("Listeners.*"):
+            if listener is ABSENT or isinstance(listener, Unknown):
+                continue  # DP-ClbListenerTls reports listeners it cannot read
+            if not any(upper(p) in ("HTTPS", "SSL") for p in nested_values(listener, tpl, "Protocol")):
+                continue
+            names = [v for v in nested_values(listener, tpl, "PolicyNames") if v is not ABSENT]
+            ports = nested_values(listener, tpl, "LoadBalancerPort")
+            if _covered(names, good_names, tpl) or _covered(ports, good_ports, tpl):
+                continue
+            port = label(listener, tpl, "LoadBalancerPort", "?")
+            message = (f"the listener on port {port} may negotiate TLS older than 1.2: give it an SSLNegotiationPolicyType "
+                       f"policy referencing ELBSecurityPolicy-TLS-1-2-2017-01")
+            unknown = doubt or next((v for v in names + ports if isinstance(v, Unknown)), None)
+            if unknown is not None:
+                outcomes.append(unverifiable(path, f"{message} (cannot verify: {unknown.reason})"))
+            else:
+                outcomes.append(violation(path, message))
+    yield from unique(outcomes)
+
+
+# ---------------------------------------------------------------- CloudFront
+
+VIEWER_TLS = ("https-only", "redirect-to-https")
+
+
+@rule("DP-CloudFrontHttpsOnly", clause=3, severity="error", types=[DISTRIBUTION],
+      title="CloudFront serves viewers over HTTPS only",
+      rationale="Clause 3 covers external endpoints used by customers: every cache behavior must "
+                "be https-only or redirect-to-https; allow-all serves content over plain HTTP.",
+      remediation="cloudfront.Distribution(self, 'Cdn', default_behavior=cloudfront.BehaviorOptions("
+                  "origin=origin, viewer_protocol_policy=cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS))")
+def cloudfront_https_only(r, t):
+    yield from require(r, "DistributionConfig.DefaultCacheBehavior.ViewerProtocolPolicy",
+                       lambda v: v in VIEWER_TLS,
+                       "the default cache behavior serves viewers over plain HTTP; use redirect-to-https")
+    yield from require(r, "DistributionConfig.CacheBehaviors.*.ViewerProtocolPolicy",
+                       lambda v: v is ABSENT or v in VIEWER_TLS,
+                       "a cache behavior serves viewers over plain HTTP; use redirect-to-https")
+
+
+_CLOUDFRONT_TLS = re.compile(r"^TLSv1\.(\d)_(\d{4})$")
+
+
+def cloudfront_min_tls_ok(version: Any) -> bool:
+    """TLSv1.2_2021 or later (TLSv1.2_2025, TLSv1.3_2025, ...); TLSv1.2_2018/2019 allow weak ciphers
+    and older policies allow TLS 1.0/1.1."""
+    match = _CLOUDFRONT_TLS.match(as_text(version) or "")
+    if not match:
+        return False
+    minor, year = int(match.group(1)), int(match.group(2))
+    return minor >= 3 or (minor == 2 and year >= 2021)
+
+
+@rule("DP-CloudFrontMinTls", clause=3, severity="error", types=[DISTRIBUTION],
+      title="CloudFront viewer TLS policy is TLSv1.2_2021 or later",
+      rationale="Clause 3 asks for TLS, meaning TLS 1.2 or later. The default *.cloudfront.net "
+                "certificate (CloudFrontDefaultCertificate, or no ViewerCertificate at all) "
+                "accepts TLS 1.0 whatever MinimumProtocolVersion says, and a custom certificate "
+                "without MinimumProtocolVersion defaults to TLSv1.",
+      remediation="cloudfront.Distribution(self, 'Cdn', ..., domain_names=['cdn.example.com'], "
+                  "certificate=cert, minimum_protocol_version=cloudfront.SecurityPolicyProtocol.TLS_V1_2_2021)")
+def cloudfront_min_tls(r, t):
+    outcomes = []
+    for path, cert in r.values("DistributionConfig.ViewerCertificate"):
+        if isinstance(cert, Unknown):
+            outcomes.append(unverifiable(path, f"cannot read the viewer certificate: {cert.reason}"))
+            continue
+        if not isinstance(cert, dict):
+            outcomes.append(violation(path, "no viewer certificate: the default *.cloudfront.net "
+                                            "certificate accepts TLS 1.0"))
+            continue
+        default = nested_values(cert, r.template, "CloudFrontDefaultCertificate")
+        if any(as_bool(v) is True for v in default):
+            outcomes.append(violation(f"{path}/CloudFrontDefaultCertificate",
+                                      "the default *.cloudfront.net certificate accepts TLS 1.0; use a "
+                                      "custom certificate with TLSv1.2_2021"))
+        elif any(isinstance(v, Unknown) for v in default):
+            reason = next(v for v in default if isinstance(v, Unknown)).reason
+            outcomes.append(unverifiable(f"{path}/CloudFrontDefaultCertificate",
+                                         f"cannot tell whether the default certificate is used: {reason}"))
+            continue
+        for version in nested_values(cert, r.template, "MinimumProtocolVersion"):
+            if isinstance(version, Unknown):
+                outcomes.append(unverifiable(f"{path}/MinimumProtocolVersion",
+                                             f"cannot tell the minimum TLS version: {version.reason}"))
+            elif any(as_bool(v) is True for v in default):
+                continue  # already reported: the version is ignored with the default certificate
+            elif version is ABSENT:
+                outcomes.append(violation(f"{path}/MinimumProtocolVersion",
+                                          "no MinimumProtocolVersion: CloudFront then accepts TLS 1.0"))
+            elif not cloudfront_min_tls_ok(version):
+                outcomes.append(violation(f"{path}/MinimumProtocolVersion",
+                                          f"MinimumProtocolVersion {as_text(version)} is older than TLSv1.2_2021"))
+    yield from unique(outcomes)
+
+
+_OLD_ORIGIN_PROTOCOLS = ("SSLv3", "TLSv1", "TLSv1.1")
+
+
+def _origin_protocol_outcomes(config: Any, tpl, path: str, what: str) -> Iterator[Outcome]:
+    """OriginProtocolPolicy https-only and no SSL/TLS version older than 1.2."""
+    policies = nested_values(config, tpl, "OriginProtocolPolicy")
+    for policy in policies:
+        if isinstance(policy, Unknown):
+            yield unverifiable(f"{path}/OriginProtocolPolicy",
+                               f"cannot tell how CloudFront reaches {what}: {policy.reason}")
+        elif policy != "https-only":
+            yield violation(f"{path}/OriginProtocolPolicy",
+                            f"CloudFront may reach {what} over plain HTTP "
+                            f"(OriginProtocolPolicy {as_text(policy) or 'not set'}); use https-only")
+    if all(p == "http-only" for p in policies):
+        return  # no TLS at all; reported above
+    for protocols in nested_values(config, tpl, "OriginSSLProtocols"):
+        if isinstance(protocols, Unknown):
+            yield unverifiable(f"{path}/OriginSSLProtocols",
+                               f"cannot tell which TLS versions CloudFront uses with {what}: {protocols.reason}")
+        elif protocols is ABSENT:
+            yield violation(f"{path}/OriginSSLProtocols",
+                            f"no OriginSSLProtocols for {what}: set [TLSv1.2] so that older versions are never used")
+        elif isinstance(protocols, list):
+            values = [v for item in protocols for v in alternatives(item, tpl)]
+            unknown = next((v for v in values if isinstance(v, Unknown)), None)
+            old = [v for v in values if v in _OLD_ORIGIN_PROTOCOLS]
+            if old:
+                yield violation(f"{path}/OriginSSLProtocols",
+                                f"CloudFront may use {', '.join(old)} with {what}; allow TLSv1.2 only")
+            elif unknown is not None:
+                yield unverifiable(f"{path}/OriginSSLProtocols",
+                                   f"cannot tell which TLS versions CloudFront uses with {what}: {unknown.reason}")
+
+
+@rule("DP-CloudFrontOriginTls", clause=3, severity="error", types=[DISTRIBUTION, VPC_ORIGIN],
+      title="CloudFront reaches custom and VPC origins over TLS 1.2",
+      rationale="Clause 3 includes internal channels: the hop from CloudFront to the origin must "
+                "be HTTPS (https-only; match-viewer and http-only allow HTTP) and must not fall "
+                "back to SSLv3, TLSv1 or TLSv1.1. S3 origins (S3OriginConfig) use HTTPS already.",
+      remediation="origins.HttpOrigin('api.example.com', protocol_policy=cloudfront.OriginProtocolPolicy.HTTPS_ONLY, "
+                  "origin_ssl_protocols=[cloudfront.OriginSslPolicy.TLS_V1_2])")
+def cloudfront_origin_tls(r, t):
+    tpl = r.template
+    outcomes: list = []
+    if r.type == VPC_ORIGIN:
+        for path, config in r.values("VpcOriginEndpointConfig"):
+            if isinstance(config, Unknown):
+                outcomes.append(unverifiable(path, f"cannot read the VPC origin: {config.reason}"))
+            elif config is not ABSENT:
+                outcomes.extend(_origin_protocol_outcomes(config, tpl, path, "the VPC origin"))
+        yield from unique(outcomes)
+        return
+    for path, origin in r.values("DistributionConfig.Origins.*"):
+        if isinstance(origin, Unknown):
+            outcomes.append(unverifiable(path, f"cannot read an origin: {origin.reason}"))
+            continue
+        what = f"origin {label(origin, tpl, 'Id', path.rsplit('/', 1)[-1])}"
+        for config in nested_values(origin, tpl, "CustomOriginConfig"):
+            if isinstance(config, Unknown):
+                outcomes.append(unverifiable(f"{path}/CustomOriginConfig", f"cannot read {what}: {config.reason}"))
+            elif config is not ABSENT:
+                outcomes.extend(_origin_protocol_outcomes(config, tpl, f"{path}/CustomOriginConfig", what))
+    # The legacy single-origin form (DistributionConfig.CustomOrigin) still deploys.
+    for path, config in r.values("DistributionConfig.CustomOrigin"):
+        if isinstance(config, Unknown):
+            outcomes.append(unverifiable(path, f"cannot read the custom origin: {config.reason}"))
+        elif config is not ABSENT:
+            outcomes.extend(_origin_protocol_outcomes(config, tpl, path, "the custom origin"))
+    yield from unique(outcomes)
+
+
+# ---------------------------------------------------------------- API Gateway custom domains
+
+def api_domain_policy_ok(value: Any) -> bool:
+    """TLS_1_2, or an enhanced policy (SecurityPolicy_TLS12_..., SecurityPolicy_TLS13_...), all of
+    which refuse TLS 1.0 and 1.1."""
+    text = as_text(value) or ""
+    return text == "TLS_1_2" or text.startswith(("SecurityPolicy_TLS12", "SecurityPolicy_TLS13"))
+
+
+@rule("DP-ApiGatewayDomainTls12", clause=3, severity="error",
+      types=[REST_DOMAIN, REST_DOMAIN_V2, HTTP_DOMAIN],
+      title="API Gateway custom domains require TLS 1.2 or later",
+      rationale="Clause 3 asks for TLS, meaning TLS 1.2 or later. A REST API custom domain without "
+                "SecurityPolicy uses TLS_1_0; the template must name TLS_1_2 (or an enhanced "
+                "SecurityPolicy_TLS12/TLS13 policy) on every domain configuration.",
+      remediation="apigw.DomainName(self, 'Domain', domain_name=..., certificate=cert, "
+                  "security_policy=apigw.SecurityPolicy.TLS_1_2)  # apigwv2.DomainName: "
+                  "security_policy=apigwv2.SecurityPolicy.TLS_1_2")
+def api_gateway_domain_tls12(r, t):
+    message = "the custom domain accepts TLS 1.0 (SecurityPolicy is not TLS_1_2)"
+    if r.type == HTTP_DOMAIN:
+        yield from require(r, "DomainNameConfigurations.*.SecurityPolicy", api_domain_policy_ok, message)
+    else:
+        yield from require(r, "SecurityPolicy", api_domain_policy_ok, message)

@@ -1,0 +1,76 @@
+"""People and their credentials (clause 2): no IAM users, passwords or access keys in templates;
+Cognito never lets passwords pass through our servers; no generic accounts created in code."""
+from __future__ import annotations
+
+from ..engine.checks import require
+from ..engine.findings import unverifiable, violation
+from ..engine.values import ABSENT, Unknown, as_text
+from . import rule
+
+
+@rule("DP-IamNoUsers", clause=2, severity="error", types=["AWS::IAM::User"],
+      title="Templates create no IAM users",
+      rationale="Clause 2: no generic, shared or default accounts, and regular access reviews. "
+                "IAM users carry long-lived credentials and are created once per template, so "
+                "they tend to be shared; people sign in through IAM Identity Center and workloads "
+                "use roles.",
+      remediation="Use an iam.Role assumed by the workload (assumed_by=iam.ServicePrincipal(...)) "
+                  "or IAM Identity Center permission sets for people.")
+def iam_no_users(r, t):
+    yield violation("Properties", "the template creates an IAM user; use roles or IAM Identity Center")
+
+
+@rule("DP-IamNoLoginProfile", clause=2, severity="error", types=["AWS::IAM::User"],
+      title="IAM users have no console password",
+      rationale="Clause 2: we do not store passwords and create no default credentials. A "
+                "LoginProfile puts a console password, often an initial one written in the "
+                "template, on an IAM user.",
+      remediation="Remove `password` from iam.User; people sign in through IAM Identity Center.")
+def iam_no_login_profile(r, t):
+    yield from require(r, "LoginProfile", lambda v: v is ABSENT,
+                       "the IAM user has a console password (LoginProfile)")
+
+
+@rule("DP-IamNoAccessKeys", clause=2, severity="error", types=["AWS::IAM::AccessKey"],
+      title="Templates create no IAM access keys",
+      rationale="Clause 2: no shared or long-lived credentials. An access key made by a template "
+                "lives until someone deletes it, and its secret ends up in outputs, parameters or "
+                "secrets that others can read. Inactive keys are flagged too: they can be "
+                "switched on without a deployment.",
+      remediation="Give the workload an iam.Role; for CI use OIDC federation "
+                  "(iam.OpenIdConnectProvider + iam.WebIdentityPrincipal).")
+def iam_no_access_keys(r, t):
+    yield violation("Properties", "the template creates an IAM access key (a long-lived credential)")
+
+
+# Flows in which the client hands the password itself to Cognito (USER_PASSWORD_AUTH), usually
+# through our backend (ADMIN_USER_PASSWORD_AUTH, whose legacy name is ADMIN_NO_SRP_AUTH).
+PASSWORD_FLOWS = {"ALLOW_USER_PASSWORD_AUTH", "ALLOW_ADMIN_USER_PASSWORD_AUTH", "USER_PASSWORD_AUTH",
+                  "ADMIN_NO_SRP_AUTH"}
+
+
+@rule("DP-CognitoNoPasswordFlows", clause=2, severity="error", types=["AWS::Cognito::UserPoolClient"],
+      title="Cognito app clients do not send passwords in plain form",
+      rationale="Clause 2: passwords never reach our servers and are handled by AWS. The "
+                "USER_PASSWORD_AUTH and ADMIN_USER_PASSWORD_AUTH flows send the password itself "
+                "(the admin flow from our backend); SRP, passkeys, one-time codes and refresh "
+                "tokens do not. Without ExplicitAuthFlows Cognito enables SRP, custom and "
+                "refresh flows only, which is compliant.",
+      remediation="cognito.UserPoolClient(self, 'Client', user_pool=pool,\n"
+                  "    auth_flows=cognito.AuthFlow(user_srp=True, user=True))")
+def cognito_no_password_flows(r, t):
+    for path, flow in r.values("ExplicitAuthFlows.*"):
+        if isinstance(flow, Unknown):
+            yield unverifiable(path, f"the enabled auth flows cannot be known: {flow.reason}")
+        elif as_text(flow) in PASSWORD_FLOWS:
+            yield violation(path, f"the client enables {flow}, which sends the password itself")
+
+
+@rule("DP-CognitoNoTemplateUsers", clause=2, severity="warning", types=["AWS::Cognito::UserPoolUser"],
+      title="User pools get no users from templates",
+      rationale="Clause 2: no generic or default accounts. A user created in a template is the "
+                "same in every environment and is easily shared; people sign up or are invited.",
+      remediation="Invite people through the user pool (admin_create_user at run time, or "
+                  "self sign-up with verification); do not declare cognito.CfnUserPoolUser.")
+def cognito_no_template_users(r, t):
+    yield violation("Properties", "the template creates a user pool user (a generic or default account)")

@@ -1,0 +1,51 @@
+"""AWS KMS keys: rotation and key policies (clause 7)."""
+from __future__ import annotations
+
+from ..engine.checks import public_statements, require_true
+from ..engine.findings import unverifiable
+from ..engine.values import ABSENT, Unknown
+from . import rule
+
+SYMMETRIC = "SYMMETRIC_DEFAULT"
+
+
+@rule("DP-KmsKeyRotation", clause=7, severity="error", types=["AWS::KMS::Key"],
+      title="Symmetric KMS keys rotate automatically",
+      rationale="Clause 7: cryptographic material must stay strong and private to our processes; "
+                "yearly automatic rotation limits what one exposed key version can decrypt. "
+                "Rotation is off unless EnableKeyRotation is true. Asymmetric and HMAC keys and "
+                "keys with imported material (Origin EXTERNAL) cannot rotate automatically, so "
+                "the rule does not apply to them.",
+      remediation="kms.Key(self, 'DataKey', enable_key_rotation=True)")
+def kms_key_rotation(r, t):
+    if any(origin == "EXTERNAL" for _, origin in r.values("Origin")):
+        return
+    specs = [spec for _, spec in r.values("KeySpec")]
+    symmetric = any(spec is ABSENT or spec == SYMMETRIC for spec in specs)
+    unknown = next((spec for spec in specs if isinstance(spec, Unknown)), None)
+    if not symmetric and unknown is None:
+        return  # asymmetric or HMAC in every variant
+    outcomes = list(require_true(r, "EnableKeyRotation", "automatic key rotation is off"))
+    if symmetric:
+        yield from outcomes
+    elif outcomes:
+        yield unverifiable("Properties/KeySpec",
+                           f"key rotation is off and the key spec cannot be known: {unknown.reason}")
+
+
+@rule("DP-KmsKeyPolicyNoWildcard", clause=7, severity="error",
+      types=["AWS::KMS::Key", "AWS::KMS::ReplicaKey"],
+      title="KMS key policies do not allow any principal without a condition",
+      rationale="Clause 7: key material is accessible only to our processes and services and is "
+                "never shared. An Allow to Principal \"*\" without a scoping condition "
+                "(kms:CallerAccount, kms:ViaService, aws:PrincipalOrgID, ...) lets any AWS account "
+                "use the key. Delegation to the account root (the default key policy CDK writes) "
+                "hands control to IAM policies and is accepted.",
+      remediation="Leave the default key policy (account root) and grant use with "
+                  "key.grant_encrypt_decrypt(role), or add conditions to the statement.")
+def kms_key_policy_no_wildcard(r, t):
+    seen = set()
+    for outcome in public_statements(r, "KeyPolicy"):
+        if outcome not in seen:
+            seen.add(outcome)
+            yield outcome

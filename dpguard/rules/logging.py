@@ -1,0 +1,371 @@
+"""Logging and monitoring (clause 9): CloudTrail, CloudWatch Logs, access logs of the edge; and
+the security alert path of clause 4 (an alarm that notifies an encrypted SNS topic)."""
+from __future__ import annotations
+
+import re
+from typing import Any, Iterator
+
+from ..engine.checks import is_set, literal_name, require, require_true, resource_targets
+from ..engine.findings import Outcome, unverifiable, violation
+from ..engine.values import ABSENT, ResRef, Unknown, alternatives, as_bool, as_text, is_literal
+from . import rule
+from .edge import nested_values, unique
+from .governance import DATA_STORES
+
+TRAIL = "AWS::CloudTrail::Trail"
+LOG_GROUP = "AWS::Logs::LogGroup"
+BUCKET = "AWS::S3::Bucket"
+LOAD_BALANCER = "AWS::ElasticLoadBalancingV2::LoadBalancer"
+CLASSIC_LB = "AWS::ElasticLoadBalancing::LoadBalancer"
+REST_STAGE = "AWS::ApiGateway::Stage"
+REST_DEPLOYMENT = "AWS::ApiGateway::Deployment"
+HTTP_STAGE = "AWS::ApiGatewayV2::Stage"
+HTTP_API = "AWS::ApiGatewayV2::Api"
+DISTRIBUTION = "AWS::CloudFront::Distribution"
+DELIVERY_SOURCE = "AWS::Logs::DeliverySource"
+ALARM = "AWS::CloudWatch::Alarm"
+COMPOSITE_ALARM = "AWS::CloudWatch::CompositeAlarm"
+TOPIC = "AWS::SNS::Topic"
+
+
+def deployed(r) -> bool | None:
+    """Is the resource created? A `Condition` the template cannot decide gives None."""
+    condition = r.raw.get("Condition") if isinstance(r.raw, dict) else None
+    if condition is None:
+        return True
+    if not isinstance(condition, str):
+        return None
+    return r.template.condition_value(condition)
+
+
+# ---------------------------------------------------------------- CloudWatch Logs
+
+@rule("DP-LogGroupEncrypted", clause=9, severity="error", types=[LOG_GROUP],
+      title="Log groups are encrypted with a KMS key",
+      rationale="Clause 9: logs are accessible only to us and protected from tampering throughout "
+                "their lifecycle (clause 7 asks the same of all data at rest). CloudWatch Logs "
+                "always encrypts with a service key; a KMS key of ours (KmsKeyId) is what lets "
+                "the key policy decide who reads the logs. Filed under clause 9, whose row names "
+                "'log groups encrypted with retention set'.",
+      remediation="logs.LogGroup(self, 'Logs', encryption_key=key, retention=logs.RetentionDays.ONE_YEAR)")
+def log_group_encrypted(r, t):
+    yield from require(r, "KmsKeyId", is_set, "the log group is not encrypted with a KMS key (no KmsKeyId)")
+
+
+@rule("DP-LogGroupRetention", clause=9, severity="error", types=[LOG_GROUP],
+      title="Log groups set a retention period",
+      rationale="Clause 9 covers logs throughout their lifecycle, and clause 5 wants deleted data "
+                "gone for good: a log group without RetentionInDays keeps every event forever.",
+      remediation="logs.LogGroup(self, 'Logs', retention=logs.RetentionDays.ONE_YEAR)")
+def log_group_retention(r, t):
+    yield from require(r, "RetentionInDays", is_set,
+                       "the log group keeps events forever; set RetentionInDays")
+
+
+# ---------------------------------------------------------------- CloudTrail
+
+def first_data_store(app):
+    """The app's first (readable) data store in template order, or None if it holds no data."""
+    return next((r for tpl in app.templates for r in tpl.resources.values()
+                 if r.type in DATA_STORES and not r.problem), None)
+
+
+@rule("DP-CloudTrailPresent", clause=9, severity="warning", types=[TRAIL], scope="app",
+      title="An app that holds data defines a CloudTrail trail",
+      rationale="Clause 9: logs of all system activity, above all where the data is. Judged only "
+                "for apps with a data store, on that store's template. A warning, not an error: "
+                "app-team apps rely on the platform baseline's organization trail, which lives in "
+                "another app.",
+      remediation="cloudtrail.Trail(self, 'Trail', is_multi_region_trail=True, enable_file_validation=True, "
+                  "encryption_key=key, send_to_cloud_watch_logs=True, bucket=trail_bucket)  "
+                  "# or deploy the dpguard baseline")
+def cloudtrail_present(app):
+    store = first_data_store(app)
+    if store is None:
+        return
+    states = [deployed(r) for r in app.of_type(TRAIL)]
+    if True in states:
+        return
+    where = {"template": store.template, "logical_id": None}
+    if None in states:
+        yield unverifiable("", "every CloudTrail trail of the app is created only under a condition "
+                               "decided at deploy time", **where)
+    else:
+        yield violation("", "the app defines no CloudTrail trail; make sure the platform's trail covers "
+                            "this account", **where)
+
+
+@rule("DP-CloudTrailMultiRegion", clause=9, severity="error", types=[TRAIL],
+      title="CloudTrail trails cover every region",
+      rationale="Clause 9: logs of all system activity. A single-region trail misses whatever "
+                "happens in the other regions, where an intruder would go.",
+      remediation="cloudtrail.Trail(self, 'Trail', is_multi_region_trail=True)")
+def cloudtrail_multi_region(r, t):
+    yield from require_true(r, "IsMultiRegionTrail", "the trail records one region only (IsMultiRegionTrail)")
+
+
+@rule("DP-CloudTrailLogValidation", clause=9, severity="error", types=[TRAIL],
+      title="CloudTrail log file validation is on",
+      rationale="Clause 9: logs are protected from tampering. Digest files let us prove that no "
+                "log file was changed or deleted after delivery.",
+      remediation="cloudtrail.Trail(self, 'Trail', enable_file_validation=True)")
+def cloudtrail_log_validation(r, t):
+    yield from require_true(r, "EnableLogFileValidation",
+                            "log file validation is off, so tampering with log files cannot be detected")
+
+
+@rule("DP-CloudTrailKms", clause=9, severity="error", types=[TRAIL],
+      title="CloudTrail log files are encrypted with a KMS key",
+      rationale="Clause 9: logs accessible only privately by us. Without KMSKeyId log files get "
+                "S3-managed encryption, which anyone who can read the bucket can decrypt.",
+      remediation="cloudtrail.Trail(self, 'Trail', encryption_key=key)")
+def cloudtrail_kms(r, t):
+    yield from require(r, "KMSKeyId", is_set, "the trail's log files are not encrypted with a KMS key (no KMSKeyId)")
+
+
+@rule("DP-CloudTrailCloudWatchLogs", clause=9, severity="error", types=[TRAIL],
+      title="CloudTrail delivers events to CloudWatch Logs",
+      rationale="Clause 9: mechanisms monitor the logs and trigger alarms on suspicious actions; "
+                "metric filters and alarms (clause 4) need the trail in a log group, which takes "
+                "both CloudWatchLogsLogGroupArn and CloudWatchLogsRoleArn.",
+      remediation="cloudtrail.Trail(self, 'Trail', send_to_cloud_watch_logs=True, "
+                  "cloud_watch_log_group=log_group)")
+def cloudtrail_cloudwatch_logs(r, t):
+    yield from require(r, "CloudWatchLogsLogGroupArn", is_set,
+                       "the trail does not deliver to CloudWatch Logs (no CloudWatchLogsLogGroupArn)")
+    yield from require(r, "CloudWatchLogsRoleArn", is_set,
+                       "the trail cannot deliver to CloudWatch Logs (no CloudWatchLogsRoleArn)")
+
+
+@rule("DP-CloudTrailLogging", clause=9, severity="error", types=[TRAIL],
+      title="CloudTrail trails are logging",
+      rationale="Clause 9: logs of all system activity. IsLogging false deploys a stopped trail "
+                "that records nothing.",
+      remediation="cloudtrail.Trail(...) logs by default; remove any override of IsLogging to false.")
+def cloudtrail_logging(r, t):
+    yield from require_true(r, "IsLogging", "the trail is stopped (IsLogging is not true)")
+
+
+BLOCK_PUBLIC_ACCESS = ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets")
+
+
+def _trail_bucket_outcomes(bucket) -> Iterator[Outcome]:
+    path = "Properties/S3BucketName"
+    for _, status in bucket.values("VersioningConfiguration.Status"):
+        if isinstance(status, Unknown):
+            yield unverifiable(path, f"cannot tell whether the trail's bucket {bucket.logical_id} is "
+                                     f"versioned: {status.reason}")
+        elif status != "Enabled":
+            yield violation(path, f"the trail's bucket {bucket.logical_id} is not versioned, so log files "
+                                  f"can be overwritten or deleted for good")
+    for flag in BLOCK_PUBLIC_ACCESS:
+        for _, value in bucket.values(f"PublicAccessBlockConfiguration.{flag}"):
+            if isinstance(value, Unknown):
+                yield unverifiable(path, f"cannot tell whether the trail's bucket {bucket.logical_id} "
+                                         f"blocks public access: {value.reason}")
+            elif as_bool(value) is not True:
+                yield violation(path, f"the trail's bucket {bucket.logical_id} does not turn on all four "
+                                      f"Block Public Access flags")
+
+
+@rule("DP-CloudTrailBucketProtected", clause=9, severity="error", types=[TRAIL],
+      title="CloudTrail writes to a versioned bucket that blocks public access",
+      rationale="Clause 9: logs are accessible only privately and protected from tampering "
+                "throughout their lifecycle. The trail's bucket (S3BucketName, followed by Ref or "
+                "name to a bucket of the app) must be versioned and block all public access; a "
+                "bucket outside the scanned templates cannot be vouched for.",
+      remediation="bucket = s3.Bucket(self, 'TrailLogs', versioned=True, "
+                  "block_public_access=s3.BlockPublicAccess.BLOCK_ALL, enforce_ssl=True, "
+                  "encryption=s3.BucketEncryption.KMS, encryption_key=key)\n"
+                  "cloudtrail.Trail(self, 'Trail', bucket=bucket)")
+def cloudtrail_bucket_protected(r, t):
+    outcomes: list = []
+    for target in resource_targets(r, "S3BucketName", BUCKET):
+        if isinstance(target, Unknown):
+            outcomes.append(unverifiable("Properties/S3BucketName",
+                                         f"cannot check the trail's bucket: {target.reason}"))
+        else:
+            outcomes.extend(_trail_bucket_outcomes(target))
+    yield from unique(outcomes)
+
+
+# ---------------------------------------------------------------- access logs at the edge
+
+def _load_balancer_attribute(r, key: str) -> list:
+    """Every value the load balancer attribute `key` may have (ABSENT when not set)."""
+    out: list = []
+    for _, attributes in r.values("LoadBalancerAttributes"):
+        if attributes is ABSENT or isinstance(attributes, Unknown):
+            out.append(attributes)
+            continue
+        if not isinstance(attributes, list):
+            out.append(Unknown("LoadBalancerAttributes is not a list"))
+            continue
+        found: list = []
+        for item in attributes:
+            for entry in alternatives(item, r.template):
+                if isinstance(entry, Unknown):
+                    found.append(entry)
+                elif isinstance(entry, dict):
+                    keys = nested_values(entry, r.template, "Key")
+                    if key in keys:
+                        found.extend(nested_values(entry, r.template, "Value"))
+                    elif any(isinstance(k, Unknown) for k in keys):
+                        found.append(Unknown("an attribute key is chosen at deploy time"))
+        out.extend(found or [ABSENT])
+    return out
+
+
+@rule("DP-ElbAccessLogs", clause=9, severity="error", types=[LOAD_BALANCER, CLASSIC_LB],
+      title="Load balancers write access logs",
+      rationale="Clause 9: logs of access to applications, to detect and investigate security "
+                "events. Application and network load balancers (access_logs.s3.enabled) and "
+                "classic ones (AccessLoggingPolicy) log nothing by default. Gateway load "
+                "balancers have no access logs and are exempt.",
+      remediation="alb.log_access_logs(log_bucket, prefix='alb')")
+def elb_access_logs(r, t):
+    if r.type == CLASSIC_LB:
+        yield from require_true(r, "AccessLoggingPolicy.Enabled", "the load balancer writes no access logs")
+        return
+    types = [v for _, v in r.values("Type")]
+    if types and all(v == "gateway" for v in types):
+        return
+    outcomes = []
+    for value in _load_balancer_attribute(r, "access_logs.s3.enabled"):
+        if isinstance(value, Unknown):
+            outcomes.append(unverifiable("Properties/LoadBalancerAttributes",
+                                         f"cannot tell whether access logs are on: {value.reason}"))
+        elif as_bool(value) is not True:
+            outcomes.append(violation("Properties/LoadBalancerAttributes",
+                                      "the load balancer writes no access logs (access_logs.s3.enabled)"))
+    yield from unique(outcomes)
+
+
+@rule("DP-ApiGatewayAccessLogs", clause=9, severity="error",
+      types=[REST_STAGE, REST_DEPLOYMENT, HTTP_STAGE, HTTP_API],
+      title="API Gateway stages write access logs",
+      rationale="Clause 9: logs of access to applications. A stage logs requests only with an "
+                "access log destination; this includes stages created implicitly by a deployment "
+                "with StageName and by an HTTP API's quick-create Target.",
+      remediation="apigw.RestApi(self, 'Api', deploy_options=apigw.StageOptions("
+                  "access_log_destination=apigw.LogGroupLogDestination(log_group), "
+                  "access_log_format=apigw.AccessLogFormat.json_with_standard_fields(...)))")
+def api_gateway_access_logs(r, t):
+    message = "the stage writes no access logs (no access log destination)"
+    if r.type == REST_STAGE:
+        yield from require(r, "AccessLogSetting.DestinationArn", is_set, message)
+    elif r.type == HTTP_STAGE:
+        yield from require(r, "AccessLogSettings.DestinationArn", is_set, message)
+    elif r.type == REST_DEPLOYMENT:
+        if any(is_set(v) for _, v in r.values("StageName")):
+            yield from require(r, "StageDescription.AccessLogSetting.DestinationArn", is_set,
+                               "the deployment creates a stage that writes no access logs")
+    elif any(is_set(v) for _, v in r.values("Target")):
+        yield violation("Properties/Target", "quick create (Target) adds a $default stage that writes no "
+                                             "access logs; define an AWS::ApiGatewayV2::Stage with access logs")
+
+
+@rule("DP-CloudFrontLogging", clause=9, severity="warning", types=[DISTRIBUTION],
+      title="CloudFront distributions write access logs",
+      rationale="Clause 9: logs of access to applications. Standard logging (DistributionConfig."
+                "Logging) or a CloudWatch Logs delivery source for the distribution both count. "
+                "A warning: viewer logs of a public static site add little.",
+      remediation="cloudfront.Distribution(self, 'Cdn', ..., enable_logging=True, log_bucket=log_bucket)")
+def cloudfront_logging(r, t):
+    if r.template.app.referrers(r, DELIVERY_SOURCE):
+        return
+    yield from require(r, "DistributionConfig.Logging.Bucket", is_set, "the distribution writes no access logs")
+
+
+# ---------------------------------------------------------------- clause 4: the alert path
+
+_WHOLE_TOKEN = re.compile(r"^⟨(\d+):([^.⟩]+)(?:\.([^⟩]+))?⟩$")
+# The last part of an ARN, where tokens such as ⟨1:Topic.TopicName⟩ have colons of their own.
+_LAST_ARN_PART = re.compile(r"(?:⟨[^⟩]*⟩|[^:⟨⟩])*$")
+
+
+def _topic_of(alarm, value: Any):
+    """The SNS topic an alarm action names: a Ref/GetAtt, or an ARN whose last part is a topic name
+    or a reference to one. Returns a Resource, None (not a topic), or Unknown."""
+    app = alarm.template.app
+    if isinstance(value, Unknown):
+        return value
+    if isinstance(value, ResRef):
+        target = alarm.template.resource_of(value)
+        return target if target is not None and target.type == TOPIC else None
+    text = as_text(value)
+    if text is None:
+        return None
+    if text.startswith("arn:"):
+        if ":sns:" not in text:
+            return None  # an Auto Scaling, EC2 or Systems Manager action
+        text = _LAST_ARN_PART.search(text).group(0)
+    token = _WHOLE_TOKEN.match(text)
+    if token:
+        tpl = app.template(int(token.group(1)))
+        target = tpl.resources.get(token.group(2)) if tpl else None
+        return target if target is not None and target.type == TOPIC else None
+    if is_literal(text):
+        for topic in app.of_type(TOPIC):
+            if literal_name(topic, "TopicName") == text:
+                return topic
+        return Unknown(f"topic {text} is not defined in the scanned templates")
+    return Unknown("the alarm action cannot be followed to a topic")
+
+
+def _alarm_alerts(alarm) -> bool | Unknown:
+    """Does the alarm certainly notify an encrypted SNS topic?"""
+    exists = deployed(alarm)
+    if exists is False:
+        return False
+    if exists is None:
+        return Unknown(f"alarm {alarm.logical_id} is created only under a condition decided at deploy time")
+    for _, enabled in alarm.values("ActionsEnabled"):
+        if isinstance(enabled, Unknown):
+            return enabled
+        if as_bool(enabled) is False:
+            return False
+    doubt: Unknown | None = None
+    for _, action in alarm.values("AlarmActions.*"):
+        if action is ABSENT:
+            continue
+        topic = _topic_of(alarm, action)
+        if isinstance(topic, Unknown):
+            doubt = doubt or topic
+            continue
+        if topic is None or deployed(topic) is False:
+            continue
+        keys = [v for _, v in topic.values("KmsMasterKeyId")]
+        unknown = next((v for v in keys if isinstance(v, Unknown)), None)
+        if deployed(topic) is None:
+            doubt = doubt or Unknown(f"topic {topic.logical_id} is created only under a condition")
+        elif unknown is not None:
+            doubt = doubt or unknown
+        elif all(is_set(v) for v in keys):
+            return True
+    return doubt if doubt is not None else False
+
+
+@rule("DP-SecurityAlertPath", clause=4, severity="error", types=list(DATA_STORES), scope="app",
+      title="An app that holds data has a security alert path",
+      rationale="Clause 4: tooling detects security incidents and escalates them. An app with a "
+                "data store needs at least one CloudWatch alarm whose AlarmActions notify an "
+                "encrypted SNS topic (alarm contents describe the data and the incident). The "
+                "finding lands on the app's first data store.",
+      remediation="alerts = sns.Topic(self, 'SecurityAlerts', master_key=key, enforce_ssl=True)\n"
+                  "alarm.add_alarm_action(cw_actions.SnsAction(alerts))")
+def security_alert_path(app):
+    store = first_data_store(app)
+    if store is None:
+        return
+    verdicts = [_alarm_alerts(a) for a in app.of_type(ALARM, COMPOSITE_ALARM)]
+    if True in verdicts:
+        return
+    where = {"template": store.template, "logical_id": store.logical_id}
+    doubt = next((v for v in verdicts if isinstance(v, Unknown)), None)
+    if doubt is not None:
+        yield unverifiable("", f"cannot verify that an alarm notifies an encrypted SNS topic: {doubt.reason}",
+                           **where)
+    else:
+        yield violation("", "the app holds data but no CloudWatch alarm notifies an encrypted SNS topic",
+                        **where)
