@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator
 
 from .findings import Outcome, unverifiable, violation
-from .template import Resource, Template
+from .template import CONDITIONAL, Resource, Template
 from .values import (ABSENT, MAX_ALTERNATIVES, ResRef, Unknown, alternatives, as_bool, as_text,
                      is_literal, scalar_alternatives)
 
@@ -199,7 +199,8 @@ def _policy_documents(r: Resource, path: str) -> Iterator[tuple[str, list[Statem
             except ValueError:
                 yield prop_path, Unknown("the policy document is a string that is not JSON")
                 continue
-        for variant in expand_ifs(doc, r.template):
+        conditional = CONDITIONAL in r.mentions or "AWS::NoValue" in r.mentions
+        for variant in expand_ifs(doc, r.template) if conditional else [doc]:
             if isinstance(variant, Unknown):
                 yield prop_path, variant
             elif not isinstance(variant, dict):

@@ -61,6 +61,14 @@ class Resource:
         _walk(self.props, path.split(".") if path else [], self.template, "Properties", out)
         return out
 
+    @property
+    def mentions(self) -> frozenset[str]:
+        """What the properties reference (see `mentions`), computed once."""
+        found = self.cache.get("mentions")
+        if found is None:
+            found = self.cache["mentions"] = mentions(self.props)
+        return found
+
     def ref(self, attr: str | None = None) -> ResRef:
         return ResRef(self.template.uid, self.logical_id, attr)
 
@@ -134,10 +142,8 @@ class Template:
         if self._referrers is None:
             self._referrers = {}
             for r in self.resources.values():
-                for target in _mentions(r.props):
-                    bucket = self._referrers.setdefault(target, [])
-                    if not bucket or bucket[-1] is not r:
-                        bucket.append(r)
+                for target in r.mentions:
+                    self._referrers.setdefault(target, []).append(r)
         found = self._referrers.get(logical_id, [])
         return [r for r in found if r.type in types] if types else found
 
@@ -182,36 +188,42 @@ class Template:
         return result
 
 
-IMPORTS = "Fn::ImportValue"  # marks, among the ids a resource mentions, that it imports a value
+IMPORTS = "Fn::ImportValue"  # among the names a resource mentions: it imports a value
+CONDITIONAL = "Fn::If"  # among the names a resource mentions: some value depends on a condition
+_CONTAINERS = (dict, list)
 
 
-def _mentions(node: Any, depth: int = 0) -> Iterator[str]:
-    """Logical ids referenced anywhere inside a node (and IMPORTS where it imports a value)."""
-    if depth > 64:
-        return
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key == "Ref" and isinstance(value, str):
-                yield value
-            elif key == "Fn::ImportValue":
-                yield IMPORTS
-                yield from _mentions(value, depth + 1)
-            elif key == "Fn::GetAtt":
+def mentions(node: Any) -> frozenset[str]:
+    """Logical ids (and parameters, pseudo parameters) referenced anywhere inside a node by Ref,
+    Fn::GetAtt or Fn::Sub, plus the IMPORTS and CONDITIONAL markers. One iterative walk."""
+    found: set[str] = set()
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if type(current) is list:
+            stack.extend(item for item in current if type(item) in _CONTAINERS)
+            continue
+        if type(current) is not dict:
+            continue
+        for key, value in current.items():
+            if key == "Ref":
+                if isinstance(value, str):
+                    found.add(value)
+                continue
+            if key == "Fn::GetAtt":
                 if isinstance(value, list) and value and isinstance(value[0], str):
-                    yield value[0]
+                    found.add(value[0])
                 elif isinstance(value, str):
-                    yield value.split(".", 1)[0]
+                    found.add(value.split(".", 1)[0])
             elif key == "Fn::Sub":
                 text = value[0] if isinstance(value, list) and value else value
                 if isinstance(text, str):
-                    for m in _SUB_VAR.finditer(text):
-                        yield m.group(1).split(".", 1)[0].strip()
-                yield from _mentions(value, depth + 1)
-            else:
-                yield from _mentions(value, depth + 1)
-    elif isinstance(node, list):
-        for item in node:
-            yield from _mentions(item, depth + 1)
+                    found.update(m.group(1).split(".", 1)[0].strip() for m in _SUB_VAR.finditer(text))
+            elif key == IMPORTS or key == CONDITIONAL:
+                found.add(key)
+            if type(value) in _CONTAINERS:
+                stack.append(value)
+    return frozenset(found)
 
 
 @dataclass(eq=False)
