@@ -14,7 +14,10 @@ def cell(text) -> str:
 def render(report: Report, errors: list) -> str:
     s = report.summary()
     failing = [f for f in report.findings if f.fails]
-    verdict = "❌ policy violations found" if failing else "✅ no policy violations"
+    if any(f.severity == "error" for f in failing):
+        verdict = "❌ policy violations found"
+    else:
+        verdict = "⚠️ warnings only" if failing else "✅ no policy violations"
     lines = [f"## dpguard: {verdict}", "",
              f"{s['templates']} template(s), {s['resources']} resource(s) checked against "
              f"{len(report.rules)} rules of the Data Protection Policy: **{s['violations']}** violation(s), "
@@ -31,8 +34,9 @@ def render(report: Report, errors: list) -> str:
             problem = f.message
             if f.status == ACKNOWLEDGED:
                 problem += f" — acknowledged: {f.acknowledgment['reason']}"
-            lines.append(f"| {ICONS[f.status]} | `{f.rule_id}` | {f.clause} | {f.severity} | `{cell(where)}` "
-                         f"| `{cell(f.property_path)}` | {cell(problem)} |")
+            icon = "⚠️" if f.fails and f.severity == "warning" else ICONS[f.status]
+            lines.append(f"| {icon} | `{f.rule_id}` | {f.clause} | {f.severity} | `{cell(where)}` "
+                         f"| {f'`{cell(f.property_path)}`' if f.property_path else '—'} | {cell(problem)} |")
         lines.append("")
         rules = {rule.rule_id: rule for rule in report.rules}
         fixes = sorted({f.rule_id for f in failing if f.rule_id in rules})
