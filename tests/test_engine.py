@@ -6,7 +6,6 @@ import datetime as dt
 from conftest import make_app
 
 from dpguard.engine import Config, evaluate
-from dpguard.engine.evaluate import MALFORMED
 from dpguard.rules import Rule, catalogue
 
 RULES = {r.rule_id: r for r in catalogue()}
@@ -65,7 +64,7 @@ def test_malformed_resources_are_findings_and_skip_other_rules():
                               "NotAMapping": ["x"]}}
     report = evaluate(make_app(template), Config())
     assert {(f.logical_id, f.rule_id) for f in report.findings} == {
-        ("NoType", MALFORMED.rule_id), ("BadProps", MALFORMED.rule_id), ("NotAMapping", MALFORMED.rule_id)}
+        ("NoType", "DP-ResourceReadable"), ("BadProps", "DP-ResourceReadable"), ("NotAMapping", "DP-ResourceReadable")}
     assert all(f.clause == 10 and f.fails for f in report.findings)
 
 

@@ -146,3 +146,31 @@ def test_broken_manifest(tmp_path):
 def test_input_error_is_one_line():
     e = InputError("x.yaml", "broken")
     assert str(e) == "x.yaml: broken"
+
+
+def test_large_template_is_judged_in_reasonable_time(tmp_path):
+    import time
+
+    from dpguard.engine import Config, evaluate
+
+    resources = {f"Bucket{i}": {"Type": "AWS::S3::Bucket", "Properties": {
+        "Tags": [{"Key": "note", "Value": "x" * 2000}]}} for i in range(5000)}
+    path = tmp_path / "large.json"
+    path.write_text(json.dumps({"Resources": resources}))
+    assert path.stat().st_size > 10_000_000
+    start = time.perf_counter()
+    app, errors = load([str(path)])
+    report = evaluate(app, Config())
+    assert errors == [] and report.summary()["resources"] == 5000
+    assert time.perf_counter() - start < 60  # a generous bound: this guards against a hang, not speed
+
+
+def test_rain_and_rules_section_tags(tmp_path):
+    path = write(tmp_path, "rain.yaml", "Resources:\n  A:\n    Type: AWS::S3::Bucket\n    Properties: !Rain::Embed x.json\n")
+    _, errors = load([str(path)])
+    assert "rain pkg" in errors[0].message
+    path = write(tmp_path, "rules.yaml", "Rules:\n  R:\n    Assertions:\n      - Assert: !Contains [[a], !ValueOf [P, Tag]]\n"
+                                         "Resources:\n  A: {Type: AWS::S3::Bucket}\n")
+    app, errors = load([str(path)])
+    assert errors == [] and app.templates[0].data["Rules"]["R"]["Assertions"][0]["Assert"] == {
+        "Fn::Contains": [["a"], {"Fn::ValueOf": ["P", "Tag"]}]}

@@ -13,21 +13,20 @@ from .values import (ABSENT, MAX_ALTERNATIVES, ResRef, Unknown, alternatives, as
                      is_literal, scalar_alternatives)
 
 
+def leaves(r: Resource, path: str) -> list[tuple[str, Any]]:
+    """Like `Resource.values`, but never empty: [(path, ABSENT)] when nothing is there (say, a
+    `*` over an empty list), so that "not set" is judged like any other value."""
+    return r.values(path) or [(f"Properties/{path.replace('.', '/')}", ABSENT)]
+
+
 def require(r: Resource, path: str, ok: Callable[[Any], bool], message: str) -> Iterator[Outcome]:
     """Every value the property at `path` may take must satisfy `ok`; a value that cannot be
     known is unverifiable. `ok` receives ABSENT when the property is not set."""
-    leaves = r.values(path) or [(f"Properties/{path.replace('.', '/')}", ABSENT)]
-    reported = set()
-    for prop_path, value in leaves:
+    for prop_path, value in leaves(r, path):
         if isinstance(value, Unknown):
-            outcome = unverifiable(prop_path, f"{message} (cannot verify: {value.reason})")
-        elif ok(value):
-            continue
-        else:
-            outcome = violation(prop_path, message)
-        if outcome not in reported:
-            reported.add(outcome)
-            yield outcome
+            yield unverifiable(prop_path, f"{message} (cannot verify: {value.reason})")
+        elif not ok(value):
+            yield violation(prop_path, message)
 
 
 def require_true(r: Resource, path: str, message: str) -> Iterator[Outcome]:
@@ -44,6 +43,23 @@ def first(r: Resource, path: str) -> Any:
     first branch. For look-ups that decide applicability (an engine name, a key spec)."""
     values = r.values(path)
     return values[0][1] if values else ABSENT
+
+
+def nested_values(node: Any, tpl: Template, *keys: str) -> list:
+    """Every value at `keys` inside a node taken from a resource (a list item, say), resolving
+    intrinsics at each level. ABSENT where a key is missing, Unknown where it cannot be read."""
+    values = alternatives(node, tpl)
+    for key in keys:
+        found: list = []
+        for value in values:
+            if isinstance(value, dict):
+                found.extend(alternatives(value.get(key, ABSENT), tpl))
+            elif value is ABSENT or isinstance(value, Unknown):
+                found.append(value)
+            else:
+                found.append(Unknown(f"{key} is read from a value that is not a mapping"))
+        values = found
+    return values
 
 
 # ---------------------------------------------------------------- policy documents
@@ -322,9 +338,13 @@ def covers(patterns: Iterable, target: str) -> bool:
 
 
 def tls_policy_outcomes(subject: Resource, policy_types: tuple[str, ...], document: str,
-                        targets: Callable[[Resource], list[str]], message: str) -> Iterator[Outcome]:
+                        targets: Callable[[Resource], list[str]], message: str, *,
+                        denies: Callable[[Statement], bool] = denies_insecure_transport
+                        ) -> Iterator[Outcome]:
     """The subject must have a policy (one of `policy_types`, referencing it) whose every variant
-    denies non-TLS access to each of `targets(subject)` (token-form ARNs, any form matches)."""
+    denies non-TLS access to each of `targets(subject)` (token-form ARNs, any form matches).
+    `denies` tells which statements deny non-TLS access; services whose usual statement is not
+    service-wide (SNS denies only sns:Publish) pass their own."""
     wanted = targets(subject)
     policies = referencing(subject, *policy_types)
     if not policies:
@@ -338,8 +358,8 @@ def tls_policy_outcomes(subject: Resource, policy_types: tuple[str, ...], docume
             if isinstance(statements, Unknown):
                 problem, good = statements, False
                 continue
-            denies = [s for s in statements if denies_insecure_transport(s)]
-            if not all(any(s.resources is None or covers(s.resources, form) for s in denies
+            denying = [s for s in statements if denies(s)]
+            if not all(any(s.resources is None or covers(s.resources, form) for s in denying
                            for form in forms) for forms in wanted_forms(wanted)):
                 good = False
                 unknown = next((s.unknown for s in statements if s.unknown), None)
@@ -437,23 +457,36 @@ def resource_targets(r: Resource, path: str, *types: str) -> list:
         if isinstance(value, Unknown):
             out.append(value)
             continue
-        target = r.template.resource_of(value, *types)
+        target = follow(r, value, *types)
         if target is not None:
             out.append(target)
         elif isinstance(value, str) and is_literal(value):
-            named = _named(r.template.app, value, types)
-            out.append(named if named is not None else Unknown(f"{value} is not defined in the scanned templates"))
+            out.append(Unknown(f"{value} is not defined in the scanned templates"))
         elif value is not ABSENT:
             out.append(Unknown("the reference cannot be followed"))
     return out
 
 
+def follow(r: Resource, value: Any, *types: str) -> Resource | None:
+    """The resource (of `types`) that one resolved value of `r` points at: by Ref/GetAtt, or by
+    a literal physical name (see NAME_PROPERTIES) in any template of the app. None when it is
+    not in the scanned templates."""
+    target = r.template.resource_of(value, *types)
+    if target is None and isinstance(value, str) and is_literal(value):
+        target = _named(r.template.app, value, types)
+    return target
+
+
+# The property that holds each type's physical name, for templates that point at a resource by
+# a literal name rather than a Ref.
 NAME_PROPERTIES = {
     "AWS::S3::Bucket": "BucketName", "AWS::RDS::DBParameterGroup": "DBParameterGroupName",
     "AWS::RDS::DBClusterParameterGroup": "DBClusterParameterGroupName",
+    "AWS::RDS::OptionGroup": "OptionGroupName", "AWS::DocDB::DBClusterParameterGroup": "Name",
     "AWS::Redshift::ClusterParameterGroup": "ParameterGroupName",
-    "AWS::EC2::SecurityGroup": "GroupName", "AWS::Logs::LogGroup": "LogGroupName",
-    "AWS::SNS::Topic": "TopicName", "AWS::SQS::Queue": "QueueName",
+    "AWS::EC2::SecurityGroup": "GroupName", "AWS::EC2::LaunchTemplate": "LaunchTemplateName",
+    "AWS::Logs::LogGroup": "LogGroupName", "AWS::SNS::Topic": "TopicName",
+    "AWS::SQS::Queue": "QueueName",
 }
 
 

@@ -64,16 +64,6 @@ class Report:
         return [f for f in self.findings if f.fails and f.severity in levels]
 
 
-MALFORMED = Rule(
-    rule_id="DP-ResourceReadable", clause=10, severity="error", resource_types=("*",),
-    title="Every resource can be read and judged",
-    rationale="A resource without a Type, or whose Properties are not a mapping, cannot be "
-              "checked against any clause; the policy's audit cannot vouch for it.",
-    remediation="Fix the resource so that it has a Type and a Properties mapping "
-                "(`cfn-lint` shows the exact error).",
-    check=lambda r, t: (), scope="resource")
-
-
 def evaluate(app: App, config: Config | None = None, rules: Iterable[Rule] | None = None) -> Report:
     config = config or Config()
     app.config = config
@@ -89,8 +79,7 @@ def evaluate(app: App, config: Config | None = None, rules: Iterable[Rule] | Non
     for tpl in app.templates:
         for r in tpl.resources.values():
             if r.problem:
-                findings.append(_finding(MALFORMED, Outcome(VIOLATION, "", r.problem), tpl, r, config))
-                continue
+                continue  # judged by DP-ResourceReadable
             for rule in by_type.get(r.type, ()):
                 outcomes = _run(rule, r, tpl)
                 count = counts[(tpl.path, rule.rule_id)]
@@ -111,13 +100,32 @@ def evaluate(app: App, config: Config | None = None, rules: Iterable[Rule] | Non
 
 
 def _run(rule: Rule, *args: Any) -> list[Outcome]:
-    """The rule's outcomes; a rule that crashes is reported as unverifiable, never swallowed."""
+    """The rule's outcomes, each once; a rule that crashes is reported as unverifiable, never
+    swallowed."""
     try:
-        return list(rule.check(*args))
+        outcomes = list(rule.check(*args))
     except RecursionError:
         return [Outcome(UNVERIFIABLE, "", "cannot evaluate: the resource is nested too deeply")]
     except Exception as e:  # noqa: BLE001 - a rule's own error is a finding, not a crash
         return [Outcome(UNVERIFIABLE, "", f"cannot evaluate: rule error {type(e).__name__}: {e}")]
+    return _distinct(outcomes) if len(outcomes) > 1 else outcomes
+
+
+def _distinct(outcomes: list[Outcome]) -> list[Outcome]:
+    """Outcomes without repeats, in first-seen order. Fn::If branches often lead a rule to the
+    same outcome twice; dropping repeats here spares every rule from doing it. An outcome that
+    cannot be hashed (a rule put a list in it) is kept rather than lost."""
+    seen: set = set()
+    out = []
+    for o in outcomes:
+        try:
+            if o in seen:
+                continue
+            seen.add(o)
+        except TypeError:
+            pass
+        out.append(o)
+    return out
 
 
 def _scoped(rule: Rule, outcomes: list[Outcome], default_tpl: Template, config: Config,

@@ -42,13 +42,16 @@ CfnYamlLoader.yaml_implicit_resolvers = {
 SHORT_FORMS = {"Ref": "Ref", "Condition": "Condition"}
 SHORT_FORMS.update({name: f"Fn::{name}" for name in (
     "And", "Base64", "Cidr", "Equals", "FindInMap", "GetAtt", "GetAZs", "If", "ImportValue", "Join",
-    "Length", "Not", "Or", "Select", "Split", "Sub", "ToJsonString", "Transform", "ForEach")})
+    "Length", "Not", "Or", "Select", "Split", "Sub", "ToJsonString", "Transform", "ForEach",
+    # the functions of a template's Rules section
+    "Contains", "EachMemberEquals", "EachMemberIn", "RefAll", "ValueOf", "ValueOfAll")})
 
 
 def _short_form(loader: yaml.Loader, suffix: str, node: yaml.Node) -> dict:
     name = SHORT_FORMS.get(suffix)
     if name is None:
-        raise yaml.constructor.ConstructorError(None, None, f"unknown tag !{suffix}", node.start_mark)
+        hint = " (a Rain template: run `rain pkg` first)" if suffix.startswith("Rain::") else ""
+        raise yaml.constructor.ConstructorError(None, None, f"unknown tag !{suffix}{hint}", node.start_mark)
     if isinstance(node, yaml.ScalarNode):
         value: Any = loader.construct_scalar(node)
         if name == "Fn::GetAtt":
@@ -192,7 +195,10 @@ def _link_nested_stacks(app: App) -> None:
     by the asset path CDK writes into the parent's metadata."""
     by_name = {Path(t.path).name: t for t in app.templates}
     for tpl in list(app.templates):
-        for r in tpl.of_type("AWS::CloudFormation::Stack"):
+        # Every Stack resource, unreadable ones too (of_type skips those): the asset path is in
+        # its metadata, and the child is that nested stack whatever its Properties say.
+        stacks = (r for r in tpl.resources.values() if r.type == "AWS::CloudFormation::Stack")
+        for r in stacks:
             asset = r.metadata.get("aws:asset:path")
             child = by_name.get(asset) if isinstance(asset, str) else None
             if child is not None and child is not tpl and child.parent is None:

@@ -51,6 +51,17 @@ class Resource:
         path = self.metadata.get("aws:cdk:path")
         return path if isinstance(path, str) else None
 
+    @property
+    def deployed(self) -> bool | None:
+        """Is the resource created? True without a `Condition`; else the condition's value, or
+        None when the template cannot decide it (a parameter, or not a condition name)."""
+        condition = self.raw.get("Condition") if isinstance(self.raw, dict) else None
+        if condition is None:
+            return True
+        if not isinstance(condition, str):
+            return None
+        return self.template.condition_value(condition)
+
     def values(self, path: str) -> list[tuple[str, Any]]:
         """(property path, value) for every value at `path` (dotted; `*` walks a list).
 
@@ -129,10 +140,14 @@ class Template:
         return meta if isinstance(meta, dict) else {}
 
     def of_type(self, *types: str) -> list[Resource]:
+        """The readable resources of `types`. Unreadable ones (`problem` set) are reported by the
+        engine as DP-ResourceReadable; looking them up as if they were sound would judge an
+        empty resource."""
         if self._by_type is None:
             self._by_type = {}
             for r in self.resources.values():
-                self._by_type.setdefault(r.type, []).append(r)
+                if not r.problem:
+                    self._by_type.setdefault(r.type, []).append(r)
         if len(types) == 1:
             return self._by_type.get(types[0], [])
         return [r for t in types for r in self._by_type.get(t, [])]

@@ -63,11 +63,6 @@ def _result(f, index: int) -> dict:
 def document(report: Report, errors: list) -> dict:
     index = {rule.rule_id: i for i, rule in enumerate(report.rules)}
     rules = [_rule(rule) for rule in report.rules]
-    for f in report.findings:  # engine-level rules (unreadable resources) are not in the catalogue
-        if f.rule_id not in index:
-            index[f.rule_id] = len(rules)
-            rules.append({"id": f.rule_id, "shortDescription": {"text": "Resource cannot be read"},
-                          "properties": {"clause": f.clause}})
     notifications = [{"level": "error", "message": {"text": e.message},
                       "locations": [{"physicalLocation": {"artifactLocation": {"uri": _uri(e.path)}}}]}
                      for e in errors]

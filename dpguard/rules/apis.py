@@ -14,7 +14,6 @@ from ..engine.checks import expand_ifs
 from ..engine.findings import Outcome, unverifiable, violation
 from ..engine.values import ABSENT, Unknown, as_text
 from . import rule
-from .network import unique
 
 REST_METHOD = "AWS::ApiGateway::Method"
 REST_API = "AWS::ApiGateway::RestApi"
@@ -61,7 +60,7 @@ def api_gateway_method_auth(r, t):
                 o = unverifiable(method_path, f"the method needs no authorization and may not be a "
                                               f"CORS preflight (cannot verify: {method.reason})")
             outcomes.append(o)
-    yield from unique(outcomes)
+    yield from outcomes
 
 
 def _method_name(method: Any) -> str:
@@ -130,7 +129,7 @@ def api_gateway_v2_route_auth(r, t):
             if o.status == "violation" and isinstance(needs, Unknown):
                 o = unverifiable(key_path, f"route {_show_key(key)} needs no authorization; {needs.reason}")
             outcomes.append(o)
-    yield from unique(outcomes)
+    yield from outcomes
 
 
 def _show_key(key: Any) -> str:
@@ -191,7 +190,7 @@ def api_gateway_openapi_auth(r, t):
                 outcomes.append(unverifiable(path, "the OpenAPI definition is not a mapping"))
             else:
                 outcomes.extend(_openapi_outcomes(path, doc))
-    yield from unique(outcomes)
+    yield from outcomes
 
 
 def _openapi_outcomes(path: str, doc: dict) -> Iterator[Outcome]:
@@ -260,7 +259,7 @@ def _enforced(schemes: Any, name: Any) -> bool:
                 "AWS_IAM requires signed requests.",
       remediation="fn.add_function_url(auth_type=lambda_.FunctionUrlAuthType.AWS_IAM)")
 def lambda_url_auth(r, t):
-    yield from unique(auth_outcomes(r, "AuthType", {"AWS_IAM"}, "the function URL"))
+    yield from auth_outcomes(r, "AuthType", {"AWS_IAM"}, "the function URL")
 
 
 # ---------------------------------------------------------------- AppSync
@@ -283,4 +282,4 @@ def appsync_auth(r, t):
         elif mode is not ABSENT and upper_text(mode) not in good:
             outcomes.append(violation(path, f"an additional authorization mode ({as_text(mode)}) does not "
                                             "authenticate users"))
-    yield from unique(outcomes)
+    yield from outcomes

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterator
 
-from ..engine.checks import literal_name, require, require_true
+from ..engine.checks import first, follow, leaves, require, require_true
 from ..engine.findings import Outcome, unverifiable, violation
 from ..engine.values import ABSENT, Unknown, alternatives, as_bool, as_int, as_text, is_literal
 from . import rule
@@ -35,46 +35,11 @@ DAX = "AWS::DAX::Cluster"
 DMS_INSTANCE = "AWS::DMS::ReplicationInstance"
 MSK = "AWS::MSK::Cluster"
 
-# The property that gives each parameter/option group type its physical name, for templates
-# that point at a group by a literal name rather than a Ref.
-GROUP_NAME_PROPERTIES = {
-    RDS_PARAMS: "DBParameterGroupName", RDS_CLUSTER_PARAMS: "DBClusterParameterGroupName",
-    RDS_OPTIONS: "OptionGroupName", REDSHIFT_PARAMS: "ParameterGroupName", DOCDB_PARAMS: "Name",
-}
-
-
 # ---------------------------------------------------------------- small helpers
-
-def leaves(r, path: str) -> list[tuple[str, Any]]:
-    """(property path, value) of every value at `path`, ABSENT included when unset."""
-    return r.values(path) or [(f"Properties/{path.replace('.', '/')}", ABSENT)]
-
 
 def always_set(r, path: str) -> bool:
     """Is the property set in every variant of the template?"""
     return all(v is not ABSENT for _, v in leaves(r, path))
-
-
-def dedupe(outcomes: Iterable[Outcome]) -> Iterator[Outcome]:
-    seen = set()
-    for o in outcomes:
-        if o not in seen:
-            seen.add(o)
-            yield o
-
-
-def follow(r, value: Any, rtype: str):
-    """The resource of type `rtype` that a reference or a literal physical name points at; None
-    when it is not in the scanned templates."""
-    target = r.template.resource_of(value, rtype)
-    if target is not None or not (isinstance(value, str) and is_literal(value)):
-        return target
-    prop = GROUP_NAME_PROPERTIES.get(rtype)
-    if prop:
-        for candidate in r.template.app.of_type(rtype):
-            if literal_name(candidate, prop) == value:
-                return candidate
-    return None
 
 
 def mapping_parameter(group, name: str) -> list[tuple[str, Any]]:
@@ -311,7 +276,7 @@ def _group_outcomes(r, setting: TlsSetting, group_prop: str, group_type: str,
                 yield unverifiable(path, "cannot verify that TLS is forced: the parameter group is "
                                          "not in the scanned templates")
                 continue
-            family = leaves(group, "Family")[0][1]
+            family = first(group, "Family")
             where = f"{label} {group.logical_id}"
             for _, setting_value in mapping_parameter(group, setting.parameter):
                 if isinstance(setting_value, Unknown):
@@ -392,7 +357,7 @@ def rds_force_ssl(r, t):
                                              "which is not in the scanned templates"))
         outcomes.extend(_engine_outcomes(r, engine, engine_path, "DBParameterGroupName", RDS_PARAMS,
                                          versions, inherited))
-    yield from dedupe(outcomes)
+    yield from outcomes
 
 
 def _source_in_templates(r) -> bool:
@@ -431,7 +396,7 @@ def aurora_force_ssl(r, t):
     for engine_path, engine in leaves(r, "Engine"):
         outcomes.extend(_engine_outcomes(r, engine, engine_path, "DBClusterParameterGroupName",
                                          RDS_CLUSTER_PARAMS, versions))
-    yield from dedupe(outcomes)
+    yield from outcomes
 
 
 # ---------------------------------------------------------------- clause 3: other services
@@ -491,7 +456,7 @@ def redshift_require_ssl(r, t):
                 yield unverifiable(path, "cannot verify that TLS is required: the parameter group is "
                                          "not in the scanned templates")
                 continue
-            family = leaves(group, "ParameterGroupFamily")[0][1]
+            family = first(group, "ParameterGroupFamily")
             for setting in redshift_parameter(group, "require_ssl"):
                 if isinstance(setting, Unknown):
                     yield unverifiable(path, f"cannot verify require_ssl in {group.logical_id}: "
@@ -702,7 +667,7 @@ def elasticache_at_rest(r, t):
     if r.type == REPLICATION_GROUP:
         yield from require_true(r, "AtRestEncryptionEnabled", "encryption at rest is off")
         return
-    engine = leaves(r, "Engine")[0][1]
+    engine = first(r, "Engine")
     if engine == "memcached":
         message = ("a Memcached CacheCluster cannot encrypt at rest; use ElastiCache Serverless or a "
                    "Valkey/Redis replication group")

@@ -3,9 +3,9 @@ custom domains accept TLS only, with TLS 1.2 as the oldest version they negotiat
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterator
 
-from ..engine.checks import require, resource_targets
+from ..engine.checks import nested_values, require, resource_targets
 from ..engine.findings import Outcome, unverifiable, violation
 from ..engine.values import ABSENT, Unknown, alternatives, as_bool, as_text, is_literal
 from . import rule
@@ -26,32 +26,6 @@ ENCRYPTED_LISTENER_PROTOCOLS = ("HTTPS", "TLS", "QUIC")
 
 
 # ---------------------------------------------------------------- small helpers
-
-def nested_values(node: Any, tpl, *keys: str) -> list:
-    """Every value at `keys` inside a node taken from a resource (a list item, say), resolving
-    intrinsics at each level. ABSENT where a key is missing, Unknown where it cannot be read."""
-    values = alternatives(node, tpl)
-    for key in keys:
-        found: list = []
-        for value in values:
-            if isinstance(value, dict):
-                found.extend(alternatives(value.get(key, ABSENT), tpl))
-            elif value is ABSENT or isinstance(value, Unknown):
-                found.append(value)
-            else:
-                found.append(Unknown(f"{key} is read from a value that is not a mapping"))
-        values = found
-    return values
-
-
-def unique(outcomes: Iterable[Outcome]) -> Iterator[Outcome]:
-    """Each outcome once: Fn::If branches often lead to the same finding twice."""
-    seen = set()
-    for o in outcomes:
-        if o not in seen:
-            seen.add(o)
-            yield o
-
 
 def upper(value: Any) -> str:
     text = as_text(value)
@@ -147,7 +121,7 @@ def _listener_rule_tls(r) -> Iterator[Outcome]:
                   "alb.add_redirect(source_port=80, target_port=443)  # HTTP only redirects")
 def elb_listener_tls(r, t):
     if r.type == LISTENER_RULE:
-        yield from unique(_listener_rule_tls(r))
+        yield from _listener_rule_tls(r)
         return
     where = _load_balancer_label(r)
     outcomes = []
@@ -168,7 +142,7 @@ def elb_listener_tls(r, t):
         else:
             outcomes.append(violation(path, f"the listener{where} accepts unencrypted {as_text(protocol)} "
                                             f"traffic; use TLS"))
-    yield from unique(outcomes)
+    yield from outcomes
 
 
 @rule("DP-ElbListenerTlsPolicy", clause=3, severity="error", types=[LISTENER],
@@ -201,7 +175,7 @@ def elb_listener_tls_policy(r, t):
         else:
             outcomes.append(unverifiable(path, f"{problem} (if the listener's protocol, which cannot be "
                                                f"known, is HTTPS or TLS)"))
-    yield from unique(outcomes)
+    yield from outcomes
 
 
 # ---------------------------------------------------------------- classic load balancers
@@ -227,7 +201,7 @@ def clb_listener_tls(r, t):
                 outcomes.append(violation(f"{path}/Protocol",
                                           f"the listener on port {port} accepts unencrypted {as_text(protocol) or 'traffic'}; "
                                           f"a classic load balancer cannot redirect, so use HTTPS or SSL"))
-    yield from unique(outcomes)
+    yield from outcomes
 
 
 _OLD_PROTOCOL_ATTRIBUTES = ("Protocol-SSLv2", "Protocol-SSLv3", "Protocol-TLSv1", "Protocol-TLSv1.1")
@@ -340,7 +314,7 @@ def clb_tls_policy(r, t):
                 outcomes.append(unverifiable(path, f"{message} (cannot verify: {unknown.reason})"))
             else:
                 outcomes.append(violation(path, message))
-    yield from unique(outcomes)
+    yield from outcomes
 
 
 # ---------------------------------------------------------------- CloudFront
@@ -416,7 +390,7 @@ def cloudfront_min_tls(r, t):
             elif not cloudfront_min_tls_ok(version):
                 outcomes.append(violation(f"{path}/MinimumProtocolVersion",
                                           f"MinimumProtocolVersion {as_text(version)} is older than TLSv1.2_2021"))
-    yield from unique(outcomes)
+    yield from outcomes
 
 
 _OLD_ORIGIN_PROTOCOLS = ("SSLv3", "TLSv1", "TLSv1.1")
@@ -470,7 +444,7 @@ def cloudfront_origin_tls(r, t):
                 outcomes.append(unverifiable(path, f"cannot read the VPC origin: {config.reason}"))
             elif config is not ABSENT:
                 outcomes.extend(_origin_protocol_outcomes(config, tpl, path, "the VPC origin"))
-        yield from unique(outcomes)
+        yield from outcomes
         return
     for path, origin in r.values("DistributionConfig.Origins.*"):
         if isinstance(origin, Unknown):
@@ -488,7 +462,7 @@ def cloudfront_origin_tls(r, t):
             outcomes.append(unverifiable(path, f"cannot read the custom origin: {config.reason}"))
         elif config is not ABSENT:
             outcomes.extend(_origin_protocol_outcomes(config, tpl, path, "the custom origin"))
-    yield from unique(outcomes)
+    yield from outcomes
 
 
 # ---------------------------------------------------------------- API Gateway custom domains

@@ -2,7 +2,7 @@
 encrypted with keys we control."""
 from __future__ import annotations
 
-from ..engine.checks import customer_managed_key, tag_values
+from ..engine.checks import customer_managed_key, first, leaves, tag_values
 from ..engine.findings import unverifiable, violation
 from ..engine.values import ABSENT, Unknown
 from . import rule
@@ -86,12 +86,11 @@ def data_owner_tag(r, t):
       remediation="key = kms.Key(self, 'DataKey', enable_key_rotation=True)\n"
                   "s3.Bucket(self, 'Data', encryption=s3.BucketEncryption.KMS, encryption_key=key)")
 def confidential_data_cmk(r, t):
-    if r.type == "AWS::RDS::DBInstance" and r.values("DBClusterIdentifier")[0][1] is not ABSENT:
+    if r.type == "AWS::RDS::DBInstance" and first(r, "DBClusterIdentifier") is not ABSENT:
         return  # an Aurora instance stores its data in the cluster, judged there
     key_path = DATA_STORES[r.type][1]
-    keys = r.values(key_path) or [(f"Properties/{key_path}", ABSENT)]
     problems = []
-    for path, key in keys:
+    for path, key in leaves(r, key_path):
         managed = customer_managed_key(r, key)
         if managed is not True:
             problems.append((path, managed))

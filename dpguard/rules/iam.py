@@ -85,19 +85,6 @@ ADMIN_MANAGED_POLICIES = ("AdministratorAccess", "PowerUserAccess", "IAMFullAcce
 
 # ---------------------------------------------------------------- helpers
 
-def unique(check):
-    """Fn::If variants repeat the same statements; report each outcome once."""
-    def wrapper(r, t):
-        seen = set()
-        for outcome in check(r, t):
-            if outcome not in seen:
-                seen.add(outcome)
-                yield outcome
-    wrapper.__name__ = check.__name__
-    wrapper.__doc__ = check.__doc__
-    return wrapper
-
-
 def candidate_statements(r, paths: Iterable[str]) -> Iterator[Statement | Outcome]:
     """Statements that allow, or may allow (effect unknown), from the documents at `paths`;
     an unreadable document comes as an unverifiable outcome."""
@@ -182,7 +169,6 @@ def granted_actions(s: Statement) -> list:
                 "are accepted.",
       remediation="Grant the actions the code uses, e.g. bucket.grant_read(fn) or\n"
                   "iam.PolicyStatement(actions=['s3:GetObject'], resources=[bucket.arn_for_objects('*')])")
-@unique
 def iam_no_wildcard_action(r, t):
     for s in candidate_statements(r, IDENTITY_POLICIES[r.type]):
         if isinstance(s, Outcome):
@@ -203,7 +189,6 @@ def iam_no_wildcard_action(r, t):
                 "resource or principal that is not listed, including ones AWS adds later.",
       remediation="Replace NotAction/NotResource with the explicit Action/Resource lists the "
                   "principal needs; keep NotAction only in Deny statements.")
-@unique
 def iam_no_not_action(r, t):
     for s in candidate_statements(r, ALL_POLICIES[r.type]):
         if isinstance(s, Outcome):
@@ -226,7 +211,6 @@ def iam_no_not_action(r, t):
                 "are accepted.",
       remediation="Scope the statement to the resources it acts on, e.g.\n"
                   "iam.PolicyStatement(actions=['sqs:SendMessage'], resources=[queue.queue_arn])")
-@unique
 def iam_no_wildcard_resource_write(r, t):
     for s in candidate_statements(r, IDENTITY_POLICIES[r.type]):
         if isinstance(s, Outcome):
@@ -263,7 +247,6 @@ def iam_no_wildcard_resource_write(r, t):
                 "administrator roles, to a service it controls and act with that role's rights.",
       remediation="iam.PolicyStatement(actions=['iam:PassRole'], resources=[task_role.role_arn],\n"
                   "    conditions={'StringEquals': {'iam:PassedToService': 'ecs-tasks.amazonaws.com'}})")
-@unique
 def iam_no_pass_role_wildcard(r, t):
     for s in candidate_statements(r, IDENTITY_POLICIES[r.type]):
         if isinstance(s, Outcome):
@@ -294,7 +277,6 @@ def iam_no_pass_role_wildcard(r, t):
                 "(or let the holder grant itself) every right in the account.",
       remediation="Attach a policy with the actions the role needs, or use grants: "
                   "table.grant_read_write_data(role)")
-@unique
 def iam_no_admin_managed_policy(r, t):
     for path, arn in r.values("ManagedPolicyArns.*"):
         if arn is ABSENT or isinstance(arn, ResRef):
@@ -318,7 +300,6 @@ def iam_no_admin_managed_policy(r, t):
       remediation="iam.Role(self, 'Role', assumed_by=iam.ServicePrincipal('lambda.amazonaws.com'))\n"
                   "For OIDC: iam.WebIdentityPrincipal(provider_arn, conditions={'StringLike': "
                   "{'token.actions.githubusercontent.com:sub': 'repo:org/repo:*'}})")
-@unique
 def iam_trust_no_wildcard_principal(r, t):
     yield from public_statements(r, "AssumeRolePolicyDocument")
     for s in candidate_statements(r, ("AssumeRolePolicyDocument",)):
@@ -373,7 +354,6 @@ def fine_grained_access_control(r) -> bool:
       remediation="Name the principal, or add a condition: iam.PolicyStatement(principals=["
                   "iam.ServicePrincipal('events.amazonaws.com')], conditions={'ArnEquals': "
                   "{'aws:SourceArn': rule.rule_arn}}, ...)")
-@unique
 def resource_policy_no_wildcard_principal(r, t):
     if fine_grained_access_control(r):
         return
@@ -413,7 +393,6 @@ def is_service_principal(value: Any) -> bool:
                 "and accepted.",
       remediation="fn.add_permission('S3Invoke', principal=iam.ServicePrincipal('s3.amazonaws.com'),\n"
                   "    source_arn=bucket.bucket_arn, source_account=Stack.of(self).account)")
-@unique
 def lambda_permission_scoped(r, t):
     for path, principal in r.values("Principal"):
         if isinstance(principal, Unknown):

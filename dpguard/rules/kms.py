@@ -44,8 +44,4 @@ def kms_key_rotation(r, t):
       remediation="Leave the default key policy (account root) and grant use with "
                   "key.grant_encrypt_decrypt(role), or add conditions to the statement.")
 def kms_key_policy_no_wildcard(r, t):
-    seen = set()
-    for outcome in public_statements(r, "KeyPolicy"):
-        if outcome not in seen:
-            seen.add(outcome)
-            yield outcome
+    yield from public_statements(r, "KeyPolicy")

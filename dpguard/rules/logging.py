@@ -5,12 +5,13 @@ from __future__ import annotations
 import re
 from typing import Any, Iterator
 
-from ..engine.checks import is_set, literal_name, require, require_true, resource_targets
+from ..engine.checks import (follow, is_set, nested_values, require, require_true,
+                             resource_targets)
 from ..engine.findings import Outcome, unverifiable, violation
 from ..engine.values import ABSENT, ResRef, Unknown, alternatives, as_bool, as_text, is_literal
 from . import rule
-from .edge import nested_values, unique
 from .governance import DATA_STORES
+from .s3 import PUBLIC_ACCESS_BLOCK_FLAGS
 
 TRAIL = "AWS::CloudTrail::Trail"
 LOG_GROUP = "AWS::Logs::LogGroup"
@@ -26,16 +27,6 @@ DELIVERY_SOURCE = "AWS::Logs::DeliverySource"
 ALARM = "AWS::CloudWatch::Alarm"
 COMPOSITE_ALARM = "AWS::CloudWatch::CompositeAlarm"
 TOPIC = "AWS::SNS::Topic"
-
-
-def deployed(r) -> bool | None:
-    """Is the resource created? A `Condition` the template cannot decide gives None."""
-    condition = r.raw.get("Condition") if isinstance(r.raw, dict) else None
-    if condition is None:
-        return True
-    if not isinstance(condition, str):
-        return None
-    return r.template.condition_value(condition)
 
 
 # ---------------------------------------------------------------- CloudWatch Logs
@@ -83,7 +74,7 @@ def cloudtrail_present(app):
     store = first_data_store(app)
     if store is None:
         return
-    states = [deployed(r) for r in app.of_type(TRAIL)]
+    states = [r.deployed for r in app.of_type(TRAIL)]
     if True in states:
         return
     where = {"template": store.template, "logical_id": None}
@@ -146,9 +137,6 @@ def cloudtrail_logging(r, t):
     yield from require_true(r, "IsLogging", "the trail is stopped (IsLogging is not true)")
 
 
-BLOCK_PUBLIC_ACCESS = ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets")
-
-
 def _trail_bucket_outcomes(bucket) -> Iterator[Outcome]:
     path = "Properties/S3BucketName"
     for _, status in bucket.values("VersioningConfiguration.Status"):
@@ -158,7 +146,7 @@ def _trail_bucket_outcomes(bucket) -> Iterator[Outcome]:
         elif status != "Enabled":
             yield violation(path, f"the trail's bucket {bucket.logical_id} is not versioned, so log files "
                                   f"can be overwritten or deleted for good")
-    for flag in BLOCK_PUBLIC_ACCESS:
+    for flag in PUBLIC_ACCESS_BLOCK_FLAGS:
         for _, value in bucket.values(f"PublicAccessBlockConfiguration.{flag}"):
             if isinstance(value, Unknown):
                 yield unverifiable(path, f"cannot tell whether the trail's bucket {bucket.logical_id} "
@@ -186,7 +174,7 @@ def cloudtrail_bucket_protected(r, t):
                                          f"cannot check the trail's bucket: {target.reason}"))
         else:
             outcomes.extend(_trail_bucket_outcomes(target))
-    yield from unique(outcomes)
+    yield from outcomes
 
 
 # ---------------------------------------------------------------- access logs at the edge
@@ -238,7 +226,7 @@ def elb_access_logs(r, t):
         elif as_bool(value) is not True:
             outcomes.append(violation("Properties/LoadBalancerAttributes",
                                       "the load balancer writes no access logs (access_logs.s3.enabled)"))
-    yield from unique(outcomes)
+    yield from outcomes
 
 
 @rule("DP-ApiGatewayAccessLogs", clause=9, severity="error",
@@ -291,8 +279,7 @@ def _topic_of(alarm, value: Any):
     if isinstance(value, Unknown):
         return value
     if isinstance(value, ResRef):
-        target = alarm.template.resource_of(value)
-        return target if target is not None and target.type == TOPIC else None
+        return alarm.template.resource_of(value, TOPIC)
     text = as_text(value)
     if text is None:
         return None
@@ -306,16 +293,14 @@ def _topic_of(alarm, value: Any):
         target = tpl.resources.get(token.group(2)) if tpl else None
         return target if target is not None and target.type == TOPIC else None
     if is_literal(text):
-        for topic in app.of_type(TOPIC):
-            if literal_name(topic, "TopicName") == text:
-                return topic
-        return Unknown(f"topic {text} is not defined in the scanned templates")
+        topic = follow(alarm, text, TOPIC)
+        return topic if topic is not None else Unknown(f"topic {text} is not defined in the scanned templates")
     return Unknown("the alarm action cannot be followed to a topic")
 
 
 def _alarm_alerts(alarm) -> bool | Unknown:
     """Does the alarm certainly notify an encrypted SNS topic?"""
-    exists = deployed(alarm)
+    exists = alarm.deployed
     if exists is False:
         return False
     if exists is None:
@@ -333,11 +318,11 @@ def _alarm_alerts(alarm) -> bool | Unknown:
         if isinstance(topic, Unknown):
             doubt = doubt or topic
             continue
-        if topic is None or deployed(topic) is False:
+        if topic is None or topic.deployed is False:
             continue
         keys = [v for _, v in topic.values("KmsMasterKeyId")]
         unknown = next((v for v in keys if isinstance(v, Unknown)), None)
-        if deployed(topic) is None:
+        if topic.deployed is None:
             doubt = doubt or Unknown(f"topic {topic.logical_id} is created only under a condition")
         elif unknown is not None:
             doubt = doubt or unknown

@@ -2,12 +2,10 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable, Iterator
 
-from ..engine.checks import (Statement, action_matches, covers, denies_insecure_transport, is_set,
-                             literal_name, policy_documents, require, tls_policy_outcomes,
-                             wanted_forms)
-from ..engine.findings import Outcome, unverifiable, violation
+from ..engine.checks import (Statement, action_matches, denies_insecure_transport, is_set,
+                             literal_name, require, tls_policy_outcomes)
+from ..engine.findings import unverifiable, violation
 from ..engine.values import Unknown, as_bool
 from . import rule
 
@@ -50,37 +48,6 @@ def denies_insecure_publish(s: Statement) -> bool:
     return denies_insecure_transport(s)
 
 
-def tls_policy_outcomes_with(subject, policy_types: tuple[str, ...], document: str,
-                             targets: Callable, message: str,
-                             denies: Callable[[Statement], bool]) -> Iterator[Outcome]:
-    """checks.tls_policy_outcomes with the deny test as a parameter (the engine's version insists
-    on a service-wide action, which SNS's usual enforce-TLS statement is not)."""
-    wanted = targets(subject)
-    policies = subject.template.app.referrers(subject, *policy_types)
-    if not policies:
-        yield violation("Properties", message)
-        return
-    problem: Unknown | None = None
-    for policy in policies:
-        variants = list(policy_documents(policy, document))
-        good = bool(variants)
-        for _, statements in variants:
-            if isinstance(statements, Unknown):
-                problem, good = statements, False
-                continue
-            denying = [s for s in statements if denies(s)]
-            if not all(any(s.resources is None or covers(s.resources, form) for s in denying for form in forms)
-                       for forms in wanted_forms(wanted)):
-                good = False
-                problem = problem or next((s.unknown for s in statements if s.unknown), None)
-        if good:
-            return
-    if problem is not None:
-        yield unverifiable("Properties", f"{message} (cannot verify: {problem.reason})")
-    else:
-        yield violation("Properties", message)
-
-
 @rule("DP-SnsTlsOnly", clause=3, severity="error", types=[TOPIC],
       title="SNS topics refuse publishing without TLS",
       rationale="Clause 3: all data in transit over TLS, unsecured channels disabled. SNS API "
@@ -88,10 +55,10 @@ def tls_policy_outcomes_with(subject, policy_types: tuple[str, ...], document: s
                 "the topic) must deny sns:Publish when aws:SecureTransport is false.",
       remediation="sns.Topic(self, 'Alerts', enforce_ssl=True, master_key=key)")
 def sns_tls_only(r, t):
-    yield from tls_policy_outcomes_with(
+    yield from tls_policy_outcomes(
         r, (TOPIC_POLICY,), "PolicyDocument", lambda topic: [topic_arn_forms(topic)],
         "no topic policy denies publishing without TLS (aws:SecureTransport=false)",
-        denies_insecure_publish)
+        denies=denies_insecure_publish)
 
 
 @rule("DP-SqsTlsOnly", clause=3, severity="error", types=[QUEUE],

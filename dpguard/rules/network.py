@@ -166,15 +166,6 @@ def all_true(facts: Iterable[bool | Unknown]) -> bool | Unknown:
     return next((f for f in facts if isinstance(f, Unknown)), True)
 
 
-def unique(outcomes: Iterable[Outcome]) -> Iterator[Outcome]:
-    """Outcomes without repeats (Fn::If branches often lead to the same finding)."""
-    seen = set()
-    for o in outcomes:
-        if o not in seen:
-            seen.add(o)
-            yield o
-
-
 def _first_outcome(outcomes: Iterable[Outcome]) -> Iterator[Outcome]:
     """The first violation, else the first unverifiable outcome: one finding per rule entry."""
     outcomes = list(outcomes)
@@ -318,10 +309,6 @@ def _port_list(ports: set[int]) -> str:
                   "or, for a public entry point, list it in cdk.json: \"allowed_ingress\": "
                   "[{\"ports\": [443], \"resources\": [\"*/PublicAlb/*\"]}]")
 def sg_open_ingress(r, t):
-    yield from unique(_sg_open_ingress(r, t))
-
-
-def _sg_open_ingress(r, t):
     allowed = allowed_ports(t.app, [r] + (_groups_of(r) if r.type == SG_INGRESS else []))
     for path, item in ingress_rules(r):
         found = exposures(item, t)
@@ -350,10 +337,6 @@ def _sg_open_ingress(r, t):
       remediation="sg.add_ingress_rule(ec2.Peer.ipv4(vpc.vpc_cidr_block), ec2.Port.tcp(5432)) "
                   "instead of ec2.Port.all_traffic() or ec2.Port.all_tcp()")
 def sg_ingress_all_ports(r, t):
-    yield from unique(_sg_ingress_all_ports(r, t))
-
-
-def _sg_ingress_all_ports(r, t):
     for path, item in ingress_rules(r):
         found = exposures(item, t)
         if isinstance(found, Unknown):
@@ -426,10 +409,6 @@ def companion_outcomes(subject: Resource, types: tuple[str, ...], covers: Callab
                 "rules to it.",
       remediation="ec2.Vpc(self, 'Vpc', restrict_default_security_group=True)")
 def vpc_default_sg_restricted(r, t):
-    yield from unique(_vpc_default_sg_restricted(r, t))
-
-
-def _vpc_default_sg_restricted(r, t):
     if r.type != VPC:
         for path, group in r.values("GroupId"):
             if isinstance(group, ResRef) and group.attr == "DefaultSecurityGroup" and t.resource_of(group, VPC):

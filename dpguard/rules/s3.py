@@ -10,6 +10,8 @@ from . import rule
 BUCKET = "AWS::S3::Bucket"
 BUCKET_POLICY = "AWS::S3::BucketPolicy"
 SSE = "BucketEncryption.ServerSideEncryptionConfiguration.*.ServerSideEncryptionByDefault"
+PUBLIC_ACCESS_BLOCK_FLAGS = ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls",
+                             "RestrictPublicBuckets")
 
 
 def bucket_arn_forms(bucket) -> list[str]:
@@ -28,7 +30,7 @@ def bucket_arn_forms(bucket) -> list[str]:
                 "flags stop ACLs and bucket policies from ever exposing the data.",
       remediation="s3.Bucket(self, 'Data', block_public_access=s3.BlockPublicAccess.BLOCK_ALL)")
 def s3_block_public_access(r, t):
-    for flag in ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"):
+    for flag in PUBLIC_ACCESS_BLOCK_FLAGS:
         yield from require_true(r, f"PublicAccessBlockConfiguration.{flag}",
                                 f"{flag} must be true (all four Block Public Access flags on)")
 
@@ -147,11 +149,6 @@ def _is_log_target(bucket) -> bool:
     name = literal_name(bucket, "BucketName")
     if name:
         for other in bucket.template.app.of_type(BUCKET):
-            if literal_name_at(other, "LoggingConfiguration.DestinationBucketName") == name:
+            if literal_name(other, "LoggingConfiguration.DestinationBucketName") == name:
                 return True
     return False
-
-
-def literal_name_at(r, path: str) -> str | None:
-    values = r.values(path)
-    return values[0][1] if len(values) == 1 and isinstance(values[0][1], str) else None

@@ -138,18 +138,6 @@ def source_outcomes(path: str, what: str, sources: list[tuple[str, str]]):
             yield violation(path, f"{what} {SOURCE_PROBLEMS[kind].replace('{detail}', detail)}")
 
 
-def once(check):
-    """Fn::If variants repeat the same findings; report each outcome once."""
-    def wrapper(r, t):
-        seen = set()
-        for outcome in check(r, t):
-            if outcome not in seen:
-                seen.add(outcome)
-                yield outcome
-    wrapper.__name__ = check.__name__
-    return wrapper
-
-
 # ---------------------------------------------------------------- Secrets Manager
 
 @rule("DP-SecretCmk", clause=7, severity="error", types=[SECRET],
@@ -160,7 +148,6 @@ def once(check):
                 "with secret access gets; a key of our own has a key policy we control. Replicas "
                 "in other regions need a key too.",
       remediation="secretsmanager.Secret(self, 'ApiKey', encryption_key=secrets_key)")
-@once
 def secret_cmk(r, t):
     for path, key in r.values("KmsKeyId"):
         managed = customer_managed_key(r, key)
@@ -210,8 +197,7 @@ def _secret_of(value: Any, r) -> bool | None:
 def secret_rotation(r, t):
     maybe: str | None = None
     for schedule in r.template.app.of_type(ROTATION_SCHEDULE):
-        condition = schedule.raw.get("Condition")
-        exists = True if condition is None else schedule.template.condition_value(condition)
+        exists = schedule.deployed
         if exists is False:
             continue
         found = [_secret_of(v, r) for _, v in schedule.values("SecretId")]
@@ -238,7 +224,6 @@ def secret_rotation(r, t):
       remediation="secretsmanager.Secret(self, 'DbCredentials', generate_secret_string="
                   "secretsmanager.SecretStringGenerator(secret_string_template='{\"username\":\"app\"}', "
                   "generate_string_key='password'))")
-@once
 def secret_no_literal_value(r, t):
     path = "Properties/SecretString"
     for kind, detail in secret_sources(r.props.get("SecretString", ABSENT), r.template):
@@ -289,7 +274,6 @@ DB_PASSWORDS = {
                 "at all (ManageMasterUserPassword, the preferred option).",
       remediation="rds.DatabaseInstance(..., credentials=rds.Credentials.from_generated_secret('app_admin'))\n"
                   "or CfnDBInstance(..., manage_master_user_password=True)")
-@once
 def db_no_literal_password(r, t):
     prop = DB_PASSWORDS[r.type]
     sources = secret_sources(r.props.get(prop, ABSENT), r.template)
@@ -336,7 +320,6 @@ def _username_in_secret(text: str, r) -> str | Unknown | None:
                 "guessed password reveals. The username stored in a generated secret of the "
                 "template is checked too.",
       remediation="rds.DatabaseInstance(..., credentials=rds.Credentials.from_generated_secret('orders_owner'))")
-@once
 def db_default_master_username(r, t):
     for path, value in r.values("MasterUsername"):
         if value is ABSENT or isinstance(value, ResRef):
@@ -395,7 +378,6 @@ def _environment_outcomes(path: str, name: Any, node: Any, tpl: Any):
                   "lambda_.Function(..., environment={'DB_SECRET_ARN': secret.secret_arn}); "
                   "secret.grant_read(fn)\n"
                   "For ECS: container secrets={'DB_PASSWORD': ecs.Secret.from_secrets_manager(secret, 'password')}")
-@once
 def no_secrets_in_environment(r, t):
     if r.type == "AWS::Lambda::Function":
         for path, variables in r.values("Environment.Variables"):
@@ -430,7 +412,6 @@ def no_secrets_in_environment(r, t):
                 "accepted.",
       remediation="Keep the credential in Secrets Manager: secretsmanager.Secret(self, 'ApiToken', "
                   "encryption_key=key); store its ARN in the parameter if others need to find it.")
-@once
 def ssm_no_plaintext_secret(r, t):
     logical = CDK_HASH.sub("", r.logical_id)
     credential: bool | Unknown = names_credential(logical, REFERENCE_WORDS)

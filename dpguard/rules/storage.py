@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
-from ..engine.checks import (customer_managed_key, denies_insecure_transport, literal_name,
+from ..engine.checks import (customer_managed_key, denies_insecure_transport, follow, leaves,
                              policy_documents, require)
 from ..engine.findings import Outcome, unverifiable, violation
-from ..engine.values import ABSENT, Unknown, alternatives, as_bool, is_literal
+from ..engine.values import ABSENT, Unknown, alternatives, as_bool
 from . import rule
 
 VOLUME = "AWS::EC2::Volume"
@@ -22,11 +22,6 @@ BACKUP_VAULT = "AWS::Backup::BackupVault"
 ECR = "AWS::ECR::Repository"
 KINESIS = "AWS::Kinesis::Stream"
 FIREHOSE = "AWS::KinesisFirehose::DeliveryStream"
-
-
-def leaves(r, path: str) -> list[tuple[str, Any]]:
-    """(property path, value) of every value at `path`, ABSENT included when unset."""
-    return r.values(path) or [(f"Properties/{path.replace('.', '/')}", ABSENT)]
 
 
 # ---------------------------------------------------------------- EBS
@@ -109,7 +104,7 @@ def _ebs_mapping(r, mapping: dict, ebs_path: str) -> Iterator[Outcome]:
 def ec2_block_devices_encrypted(r, t):
     base = "LaunchTemplateData.BlockDeviceMappings" if r.type == LAUNCH_TEMPLATE else "BlockDeviceMappings"
     outcomes, found = _mapping_outcomes(r, base)
-    yield from dict.fromkeys(outcomes)  # the same problem once, even across Fn::If variants
+    yield from outcomes
     if found:
         return
     if r.type == LAUNCH_TEMPLATE:
@@ -136,10 +131,7 @@ def _launch_template_maps_devices(instance) -> bool | Unknown:
     for ref in refs:
         if isinstance(ref, Unknown):
             return ref
-        target = instance.template.resource_of(ref, LAUNCH_TEMPLATE)
-        if target is None and isinstance(ref, str) and is_literal(ref):
-            target = next((lt for lt in instance.template.app.of_type(LAUNCH_TEMPLATE)
-                           if literal_name(lt, "LaunchTemplateName") == ref), None)
+        target = follow(instance, ref, LAUNCH_TEMPLATE)
         if target is None:
             return Unknown("the launch template is not in the scanned templates")
         if not _mapping_outcomes(target, "LaunchTemplateData.BlockDeviceMappings")[1]:
