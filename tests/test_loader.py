@@ -174,3 +174,35 @@ def test_rain_and_rules_section_tags(tmp_path):
     app, errors = load([str(path)])
     assert errors == [] and app.templates[0].data["Rules"]["R"]["Assertions"][0]["Assert"] == {
         "Fn::Contains": [["a"], {"Fn::ValueOf": ["P", "Tag"]}]}
+
+
+def test_nested_stack_found_through_cdk_asset_manifest_without_metadata(tmp_path):
+    """`app.synth()` without the CLI writes no aws:asset:path metadata: the TemplateURL's object
+    key, looked up in the stack's *.assets.json, still finds the child."""
+    out = tmp_path / "cdk.out"
+    write(out, "manifest.json", json.dumps({"artifacts": {"P": {
+        "type": "aws:cloudformation:stack", "properties": {"templateFile": "P.template.json"}}}}))
+    write(out, "P.template.json", json.dumps({"Resources": {
+        "Key": {"Type": "AWS::KMS::Key"},
+        "Child": {"Type": "AWS::CloudFormation::Stack", "Properties": {
+            "Parameters": {"KeyArn": {"Fn::GetAtt": ["Key", "Arn"]}},
+            "TemplateURL": {"Fn::Join": ["", ["https://s3.", {"Ref": "AWS::Region"}, ".",
+                                              {"Ref": "AWS::URLSuffix"}, "/bucket/abc123.json"]]}}}}}))
+    write(out, "P.assets.json", json.dumps({"files": {"abc123": {
+        "source": {"path": "PChild99.nested.template.json", "packaging": "file"},
+        "destinations": {"d": {"bucketName": "b", "objectKey": "abc123.json"}}}}}))
+    write(out, "PChild99.nested.template.json", json.dumps({
+        "Parameters": {"KeyArn": {"Type": "String"}}, "Resources": {}}))
+    app, errors = load([str(out)])
+    child = next(t for t in app.templates if t.path.endswith("PChild99.nested.template.json"))
+    assert errors == [] and child.parent is not None and child.stack == "P/Child"
+
+
+def test_plain_nested_template_found_by_template_url_file_name(tmp_path):
+    write(tmp_path, "parent.yaml", "Resources:\n  Net:\n    Type: AWS::CloudFormation::Stack\n"
+                                   "    Properties:\n      TemplateURL: https://example-bucket.s3.amazonaws.com/child.yaml\n"
+                                   "      Parameters: {Open: 'false'}\n")
+    write(tmp_path, "child.yaml", "Parameters: {Open: {Type: String}}\nResources: {}\n")
+    app, errors = load([str(tmp_path)])
+    child = next(t for t in app.templates if t.path.endswith("child.yaml"))
+    assert child.parent is not None and child.parent.logical_id == "Net"

@@ -28,6 +28,9 @@ def test_ref_to_resource_parameter_pseudo_and_novalue():
     [free] = values_of({"Ref": "Free"}, tpl)
     assert isinstance(free, Unknown) and "deploy time" in free.reason
     assert values_of({"Ref": "Free"}, tpl, trust_parameter_defaults=True) == ["x"]
+    ssm = {"Parameters": {"Ami": {"Type": "AWS::SSM::Parameter::Value<String>", "Default": "/path"}}, "Resources": {}}
+    [value] = values_of({"Ref": "Ami"}, ssm, trust_parameter_defaults=True)
+    assert isinstance(value, Unknown) and "SSM" in value.reason
     assert values_of({"Ref": "AWS::NoValue"}) == [ABSENT]
     assert values_of({"Ref": "AWS::Partition"}) == ["aws"]
     assert isinstance(values_of({"Ref": "Nope"})[0], Unknown)

@@ -13,6 +13,7 @@ from typing import Any, Iterator
 import yaml
 
 from .template import App, Template
+from .values import scalar_alternatives
 
 MAX_FILE_BYTES = 64 * 1024 * 1024
 MAX_YAML_NODES = 2_000_000
@@ -23,6 +24,7 @@ SKIP_DIRS = {".git", "node_modules", ".venv", "venv", "__pycache__", ".tox", ".m
 
 class InputError(Exception):
     def __init__(self, path: str | os.PathLike, message: str):
+        message = " ".join(str(message).split())  # always one line
         super().__init__(f"{path}: {message}")
         self.path = str(path)
         self.message = message
@@ -174,33 +176,65 @@ def _assembly_stacks(directory: Path) -> Iterator[tuple[Path, str]]:
             yield from _assembly_stacks(nested)
 
 
-def _load_assembly(app: App, directory: Path) -> list[Path]:
-    """Add every stack of the assembly, then its nested-stack templates; returns files read."""
+def _load_assembly(app: App, directory: Path, assets: dict[str, Path]) -> None:
+    """Add every stack of the assembly, then its nested-stack templates, and note where CDK's
+    asset manifests say each uploaded file comes from (to link nested stacks to parents)."""
     seen: list[Path] = []
     for template_file, stack in _assembly_stacks(directory):
         app.add(str(template_file), check_template(parse_file(template_file), template_file), stack)
         seen.append(template_file)
-    for nested_dir in {p.parent for p in seen} | {directory}:
-        for template_file in sorted(nested_dir.glob("*.nested.template.json")):
+    for folder in {p.parent for p in seen} | {directory}:
+        assets.update(_asset_sources(folder))
+        for template_file in sorted(folder.glob("*.nested.template.json")):
             if template_file not in seen:
                 seen.append(template_file)
                 app.add(str(template_file), check_template(parse_file(template_file), template_file),
                         template_file.name.replace(".nested.template.json", ""))
-    _link_nested_stacks(app)
-    return seen
 
 
-def _link_nested_stacks(app: App) -> None:
-    """Give each nested-stack template its parent `AWS::CloudFormation::Stack` resource, found
-    by the asset path CDK writes into the parent's metadata."""
+def _asset_sources(folder: Path) -> dict[str, Path]:
+    """S3 object key of each file asset -> the file in the assembly, from `*.assets.json`.
+    These manifests only help to link nested stacks: one that cannot be read is passed over."""
+    sources: dict[str, Path] = {}
+    for manifest in folder.glob("*.assets.json"):
+        try:
+            files = json.loads(manifest.read_text(encoding="utf-8")).get("files")
+        except (OSError, ValueError, AttributeError):
+            continue
+        for asset in files.values() if isinstance(files, dict) else ():
+            source = asset.get("source") if isinstance(asset, dict) else None
+            destinations = asset.get("destinations") if isinstance(asset, dict) else None
+            if not (isinstance(source, dict) and isinstance(source.get("path"), str)
+                    and isinstance(destinations, dict)):
+                continue
+            for destination in destinations.values():
+                key = destination.get("objectKey") if isinstance(destination, dict) else None
+                if isinstance(key, str):
+                    sources[key] = folder / source["path"]
+    return sources
+
+
+def _link_nested_stacks(app: App, assets: dict[str, Path]) -> None:
+    """Give each nested-stack template its parent `AWS::CloudFormation::Stack` resource, so its
+    parameters resolve to what the parent passes. The child is found by the asset path CDK
+    writes into the parent's metadata (`cdk synth`), else by the file that the TemplateURL's
+    last segment names: an S3 object key in CDK's asset manifests, or a scanned file's name."""
+    by_path = {str(Path(t.path)): t for t in app.templates}
     by_name = {Path(t.path).name: t for t in app.templates}
     for tpl in list(app.templates):
-        # Every Stack resource, unreadable ones too (of_type skips those): the asset path is in
-        # its metadata, and the child is that nested stack whatever its Properties say.
-        stacks = (r for r in tpl.resources.values() if r.type == "AWS::CloudFormation::Stack")
-        for r in stacks:
+        # Every Stack resource, unreadable ones too (of_type skips those): the child is that
+        # nested stack whatever the parent's Properties say.
+        for r in (r for r in tpl.resources.values() if r.type == "AWS::CloudFormation::Stack"):
+            candidates = []
             asset = r.metadata.get("aws:asset:path")
-            child = by_name.get(asset) if isinstance(asset, str) else None
+            if isinstance(asset, str):
+                candidates.append(by_path.get(str(Path(tpl.path).parent / asset)) or by_name.get(asset))
+            for url in scalar_alternatives(r.props.get("TemplateURL"), tpl, 0):
+                if isinstance(url, str):
+                    segment = url.rsplit("/", 1)[-1]
+                    source = assets.get(segment)
+                    candidates.append(by_path.get(str(source)) if source else by_name.get(segment))
+            child = next((c for c in candidates if c is not None), None)
             if child is not None and child is not tpl and child.parent is None:
                 child.parent = r
                 child.stack = f"{tpl.stack}/{r.logical_id}"
@@ -213,17 +247,19 @@ def load(paths: list[str], trust_parameter_defaults: bool = False) -> tuple[App,
     are returned beside the app so the caller can report them and still judge the rest."""
     app = App(trust_parameter_defaults=trust_parameter_defaults)
     errors: list[InputError] = []
+    assets: dict[str, Path] = {}
     for raw in paths:
         path = Path(raw)
         try:
             if path.is_dir():
-                errors.extend(_load_directory(app, path))
+                errors.extend(_load_directory(app, path, assets))
             elif path.exists():
                 app.add(str(path), check_template(parse_file(path), path), _stack_name(path))
             else:
                 raise InputError(path, "no such file or directory")
         except InputError as e:
             errors.append(e)
+    _link_nested_stacks(app, assets)
     return app, errors
 
 
@@ -235,9 +271,9 @@ def _stack_name(path: Path) -> str:
     return name
 
 
-def _load_directory(app: App, directory: Path) -> list[InputError]:
+def _load_directory(app: App, directory: Path, assets: dict[str, Path]) -> list[InputError]:
     if (directory / "manifest.json").is_file():
-        _load_assembly(app, directory)
+        _load_assembly(app, directory, assets)
         return []
     errors: list[InputError] = []
     for root, dirs, files in os.walk(directory):
@@ -245,7 +281,7 @@ def _load_directory(app: App, directory: Path) -> list[InputError]:
         here = Path(root)
         if here != directory and (here / "manifest.json").is_file():
             try:
-                _load_assembly(app, here)
+                _load_assembly(app, here, assets)
             except InputError as e:
                 errors.append(e)
             dirs[:] = []

@@ -182,6 +182,9 @@ class Template:
         allowed = param.get("AllowedValues")
         if isinstance(allowed, list) and allowed:
             return list(allowed)
+        ptype = param.get("Type")
+        if isinstance(ptype, str) and ptype.startswith("AWS::SSM::Parameter::Value"):
+            return [Unknown(f"parameter {name} is read from SSM Parameter Store at deploy time")]
         if "Default" in param and self.app.trust_parameter_defaults:
             return alternatives(param["Default"], self, depth)
         return [Unknown(f"parameter {name} is chosen at deploy time")]

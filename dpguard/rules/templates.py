@@ -17,18 +17,30 @@ def resource_readable(t):
             yield violation("", r.problem, logical_id=r.logical_id, template=t)
 
 
+SAM = "AWS::Serverless-2016-10-31"
+
+
 @rule("DP-TemplateProcessed", clause=10, severity="error", types=["*"], scope="template",
       title="Templates are judged after their transforms run",
-      rationale="Clause 10: a Transform (AWS::Serverless, a macro, AWS::LanguageExtensions) "
-                "rewrites the template at deploy time; the resources it creates are not in the "
-                "file, so they cannot be judged here.",
+      rationale="Clause 10: a Transform (a macro, AWS::Include, AWS::LanguageExtensions, "
+                "AWS::Serverless) rewrites the template at deploy time; what it creates is not in "
+                "the file, so it cannot be judged here. Under the SAM transform each "
+                "AWS::Serverless resource is reported (CDK's secret rotation uses one), so it can "
+                "be acknowledged on its own.",
       remediation="Scan the processed template instead: `sam build` then scan "
                   ".aws-sam/build/template.yaml, or `aws cloudformation get-template "
-                  "--template-stage Processed`; CDK templates need no transform.")
+                  "--template-stage Processed`. For a Serverless Application Repository app you "
+                  "trust (e.g. CDK's rotation), acknowledge the finding with a reason.")
 def template_processed(t):
     transform = t.data.get("Transform")
-    if transform:
-        names = transform if isinstance(transform, list) else [transform]
-        shown = ", ".join(n if isinstance(n, str) else "a macro" for n in names)
-        yield unverifiable("Transform", f"the template is rewritten at deploy time by {shown}; "
+    names = transform if isinstance(transform, list) else [transform] if transform else []
+    macros = [n if isinstance(n, str) else "a macro" for n in names if n != SAM]
+    if macros:
+        yield unverifiable("Transform", f"the template is rewritten at deploy time by {', '.join(macros)}; "
                                         "what it creates cannot be judged")
+    if SAM in names:
+        for r in t.resources.values():
+            if r.type.startswith("AWS::Serverless::"):
+                yield unverifiable("", f"{r.type} is expanded by the SAM transform at deploy time; "
+                                       "the resources it creates cannot be judged", logical_id=r.logical_id,
+                                   template=t)
