@@ -155,8 +155,9 @@ def looks_like_template(data: Any) -> bool:
 
 # ---------------------------------------------------------------- cloud assemblies
 
-def _assembly_stacks(directory: Path) -> Iterator[tuple[Path, str]]:
-    """(template file, stack name) of every stack in an assembly and its nested assemblies."""
+def _assembly_stacks(directory: Path) -> Iterator[tuple[Path, str, dict[str, str]]]:
+    """(template file, stack name, construct path of each logical id) of every stack in an
+    assembly and its nested assemblies (Stages)."""
     manifest_path = directory / "manifest.json"
     manifest = parse_file(manifest_path)
     artifacts = manifest.get("artifacts", {}) if isinstance(manifest, dict) else None
@@ -168,7 +169,7 @@ def _assembly_stacks(directory: Path) -> Iterator[tuple[Path, str]]:
         props = artifact.get("properties") if isinstance(artifact.get("properties"), dict) else {}
         if artifact.get("type") == "aws:cloudformation:stack" and isinstance(props.get("templateFile"), str):
             name = artifact.get("displayName") or props.get("stackName") or artifact_id
-            yield directory / props["templateFile"], str(name)
+            yield directory / props["templateFile"], str(name), _construct_paths(directory, artifact)
         elif artifact.get("type") == "cdk:cloud-assembly" and isinstance(props.get("directoryName"), str):
             nested = directory / props["directoryName"]
             if not (nested / "manifest.json").is_file():
@@ -176,20 +177,45 @@ def _assembly_stacks(directory: Path) -> Iterator[tuple[Path, str]]:
             yield from _assembly_stacks(nested)
 
 
+def _construct_paths(directory: Path, artifact: dict) -> dict[str, str]:
+    """Logical id -> construct path, from the artifact's metadata (in the manifest, or in the
+    file it names). `cdk synth` also writes the path into each resource's metadata; an app
+    synthesized without the CLI does not, and this is then the only place it is found."""
+    metadata = artifact.get("metadata")
+    extra = artifact.get("additionalMetadataFile")
+    if isinstance(extra, str):
+        try:
+            metadata = json.loads((directory / extra).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}  # construct paths only make messages clearer; judging goes on without them
+    paths = {}
+    for path, entries in metadata.items() if isinstance(metadata, dict) else ():
+        for entry in entries if isinstance(entries, list) else ():
+            if isinstance(entry, dict) and entry.get("type") == "aws:cdk:logicalId" \
+                    and isinstance(entry.get("data"), str):
+                paths[entry["data"]] = path.lstrip("/")
+    return paths
+
+
 def _load_assembly(app: App, directory: Path, assets: dict[str, Path]) -> None:
     """Add every stack of the assembly, then its nested-stack templates, and note where CDK's
     asset manifests say each uploaded file comes from (to link nested stacks to parents)."""
     seen: list[Path] = []
-    for template_file, stack in _assembly_stacks(directory):
-        app.add(str(template_file), check_template(parse_file(template_file), template_file), stack)
+    paths: dict[Path, dict[str, str]] = {}  # folder -> construct paths of its stacks
+    added = []
+    for template_file, stack, construct_paths in _assembly_stacks(directory):
+        added.append(app.add(str(template_file), check_template(parse_file(template_file), template_file), stack))
+        paths.setdefault(template_file.parent, {}).update(construct_paths)
         seen.append(template_file)
     for folder in {p.parent for p in seen} | {directory}:
         assets.update(_asset_sources(folder))
         for template_file in sorted(folder.glob("*.nested.template.json")):
             if template_file not in seen:
                 seen.append(template_file)
-                app.add(str(template_file), check_template(parse_file(template_file), template_file),
-                        template_file.name.replace(".nested.template.json", ""))
+                added.append(app.add(str(template_file), check_template(parse_file(template_file), template_file),
+                                     template_file.name.replace(".nested.template.json", "")))
+    for tpl in added:  # nested stacks' resources are listed under their parent stack's metadata
+        tpl.construct_paths = paths.get(Path(tpl.path).parent, {})
 
 
 def _asset_sources(folder: Path) -> dict[str, Path]:

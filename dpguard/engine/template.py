@@ -49,7 +49,7 @@ class Resource:
     @property
     def construct_path(self) -> str | None:
         path = self.metadata.get("aws:cdk:path")
-        return path if isinstance(path, str) else None
+        return path if isinstance(path, str) else self.template.construct_paths.get(self.logical_id)
 
     @property
     def deployed(self) -> bool | None:
@@ -123,6 +123,7 @@ class Template:
     parameters: dict = field(default_factory=dict)
     mappings: dict = field(default_factory=dict)
     conditions: dict = field(default_factory=dict)
+    construct_paths: dict[str, str] = field(default_factory=dict)  # from a cloud assembly's metadata
     _by_type: dict[str, list[Resource]] | None = field(default=None, repr=False)
     _referrers: dict[str, list[Resource]] | None = field(default=None, repr=False)
     _conditions_seen: dict[str, bool | None] = field(default_factory=dict, repr=False)
