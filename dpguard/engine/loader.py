@@ -263,7 +263,16 @@ def _link_nested_stacks(app: App, assets: dict[str, Path]) -> None:
             child = next((c for c in candidates if c is not None), None)
             if child is not None and child is not tpl and child.parent is None:
                 child.parent = r
-                child.stack = f"{tpl.stack}/{r.logical_id}"
+                child.stack = _nested_stack_name(r)
+
+
+def _nested_stack_name(r) -> str:
+    """CDK's NestedStack `Nested` sits at <stack>/Nested.NestedStack/Nested.NestedStackResource:
+    call it <stack>/Nested, as the developer named it; other nested stacks by logical id."""
+    path = r.construct_path or ""
+    if path.endswith(".NestedStackResource") and "/" in path:
+        return path.rsplit("/", 1)[0].removesuffix(".NestedStack")
+    return f"{r.template.stack}/{r.logical_id}"
 
 
 # ---------------------------------------------------------------- entry point
