@@ -24,7 +24,8 @@ def require(r: Resource, path: str, ok: Callable[[Any], bool], message: str) -> 
     known is unverifiable. `ok` receives ABSENT when the property is not set."""
     for prop_path, value in leaves(r, path):
         if isinstance(value, Unknown):
-            yield unverifiable(prop_path, f"{message} (cannot verify: {value.reason})")
+            prop = prop_path.removeprefix("Properties/") or "the resource"
+            yield unverifiable(prop_path, f"{prop} cannot be verified: {value.reason}")
         elif not ok(value):
             yield violation(prop_path, message)
 
