@@ -90,7 +90,8 @@ class Statement:
         """The first part of the statement that could not be resolved, if any."""
         if isinstance(self.effect, Unknown):
             return self.effect
-        for part in (self.actions, self.not_actions, self.resources, self.principals):
+        for part in (self.actions, self.not_actions, self.resources, self.not_resources,
+                     self.principals, self.not_principals):
             for value in part or ():
                 if isinstance(value, Unknown):
                     return value
@@ -360,8 +361,7 @@ def tls_policy_outcomes(subject: Resource, policy_types: tuple[str, ...], docume
                 problem, good = statements, False
                 continue
             denying = [s for s in statements if denies(s)]
-            if not all(any(s.resources is None or covers(s.resources, form) for s in denying
-                           for form in forms) for forms in wanted_forms(wanted)):
+            if not all(any(denies_resource(s, forms) for s in denying) for forms in wanted_forms(wanted)):
                 good = False
                 unknown = next((s.unknown for s in statements if s.unknown), None)
                 problem = problem or unknown
@@ -371,6 +371,17 @@ def tls_policy_outcomes(subject: Resource, policy_types: tuple[str, ...], docume
         yield unverifiable("Properties", f"{message} (cannot verify: {problem.reason})")
     else:
         yield violation("Properties", message)
+
+
+def denies_resource(s: Statement, forms: list[str]) -> bool:
+    """Does the statement reach the target, given as its equivalent ARN forms: one form named
+    by Resource, or no form excluded by NotResource?"""
+    if s.resources is not None:
+        return any(covers(s.resources, form) for form in forms)
+    if s.not_resources is not None:
+        readable = all(isinstance(p, (str, ResRef)) for p in s.not_resources)
+        return readable and not any(covers(s.not_resources, form) for form in forms)
+    return True  # no Resource element: the policy's own subject
 
 
 def wanted_forms(wanted: list) -> list[list[str]]:
