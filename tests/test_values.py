@@ -82,10 +82,12 @@ def test_nested_stack_parameters_come_from_the_parent():
     parent = {"Resources": {"Key": {"Type": "AWS::KMS::Key"},
                             "Child": {"Type": "AWS::CloudFormation::Stack",
                                       "Properties": {"Parameters": {"KeyArn": {"Fn::GetAtt": ["Key", "Arn"]}}}}}}
-    child = {"Parameters": {"KeyArn": {"Type": "String"}}, "Resources": {}}
+    child = {"Parameters": {"KeyArn": {"Type": "String"}, "Mode": {"Type": "String", "Default": "strict"}},
+             "Resources": {}}
     app = make_app(parent, child)
     app.templates[1].parent = app.templates[0].resources["Child"]
     assert alternatives({"Ref": "KeyArn"}, app.templates[1]) == [ResRef(0, "Key", "Arn")]
+    assert alternatives({"Ref": "Mode"}, app.templates[1]) == ["strict"]  # not passed: the default
 
 
 def test_resource_values_walk_lists_and_branches():

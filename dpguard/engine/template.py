@@ -186,7 +186,9 @@ class Template:
         ptype = param.get("Type")
         if isinstance(ptype, str) and ptype.startswith("AWS::SSM::Parameter::Value"):
             return [Unknown(f"parameter {name} is read from SSM Parameter Store at deploy time")]
-        if "Default" in param and self.app.trust_parameter_defaults:
+        # A nested stack whose parent (readably) does not pass the parameter gets the default.
+        default_fixed = self.parent is not None and isinstance(self.parent.props.get("Parameters", {}), dict)
+        if "Default" in param and (default_fixed or self.app.trust_parameter_defaults):
             return alternatives(param["Default"], self, depth)
         return [Unknown(f"parameter {name} is chosen at deploy time")]
 
