@@ -206,3 +206,9 @@ def test_plain_nested_template_found_by_template_url_file_name(tmp_path):
     app, errors = load([str(tmp_path)])
     child = next(t for t in app.templates if t.path.endswith("child.yaml"))
     assert child.parent is not None and child.parent.logical_id == "Net"
+
+
+def test_a_template_named_twice_is_judged_once(tmp_path):
+    out = make_assembly(tmp_path)
+    app, errors = load([str(out), str(out / "App.template.json"), str(tmp_path)])
+    assert errors == [] and len(app.templates) == 3

@@ -7,6 +7,7 @@ app's exports (for `Fn::ImportValue`), so values can be followed across stacks.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
@@ -256,10 +257,17 @@ class App:
     templates: list[Template] = field(default_factory=list)
     _exports: dict | None = field(default=None, repr=False)
     _cross_refs: dict | None = field(default=None, repr=False)
+    _by_key: dict[str, Template] = field(default_factory=dict, repr=False)  # real path -> template
 
     def add(self, path: str, data: dict, stack: str, parent: Resource | None = None) -> Template:
+        """Add a template; the same file named twice (`cdk.out` and a template inside it) is
+        judged once."""
+        key = os.path.realpath(path)
+        if key in self._by_key:
+            return self._by_key[key]
         tpl = Template(uid=len(self.templates), path=path, data=data, stack=stack, app=self,
                        parent=parent)
+        self._by_key[key] = tpl
         self.templates.append(tpl)
         self._exports = self._cross_refs = None
         return tpl
