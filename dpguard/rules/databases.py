@@ -179,8 +179,10 @@ def elasticache_in_vpc(r, t):
         return
     if r.type == REPLICATION_GROUP and always_set(r, "PrimaryClusterId"):
         return  # built around an existing cluster, which brings its own subnet group
-    yield from require(r, "CacheSubnetGroupName", lambda v: v not in (ABSENT, None, ""),
-                       "no CacheSubnetGroupName, so the cache runs in the default VPC")
+    # "default" names the subnet group ElastiCache keeps for the default VPC
+    yield from require(r, "CacheSubnetGroupName",
+                       lambda v: v not in (ABSENT, None, "") and str(v).strip().lower() != "default",
+                       "no CacheSubnetGroupName (or the default one), so the cache runs in the default VPC")
 
 
 @rule("DP-MskNotPublic", clause=1, severity="error", types=[MSK],
@@ -413,20 +415,23 @@ def redshift_parameter(group, name: str) -> list:
         elif not isinstance(params, list):
             out.append(Unknown("Parameters is not a list"))
         else:
-            found = False
+            everywhere = False
             for item in params:
-                for entry in alternatives(item, group.template):
+                entries = alternatives(item, group.template)
+                matched = 0
+                for entry in entries:
                     if isinstance(entry, Unknown):
                         out.append(entry)
                     elif isinstance(entry, dict):
                         names = alternatives(entry.get("ParameterName"), group.template)
                         if name in names:
-                            found = True
+                            matched += 1
                             out.extend(alternatives(entry.get("ParameterValue", ABSENT), group.template))
                         elif any(isinstance(n, Unknown) for n in names):
                             out.append(Unknown("a parameter name is chosen at deploy time"))
-            if not found:
-                out.append(ABSENT)
+                everywhere = everywhere or matched == len(entries)
+            if not everywhere:
+                out.append(ABSENT)  # unset, or set only in some Fn::If branches
     return out
 
 
@@ -550,7 +555,7 @@ def docdb_tls(r, t):
         for _, setting in mapping_parameter(group, "tls"):
             if isinstance(setting, Unknown):
                 yield unverifiable(path, f"cannot verify tls in {group.logical_id}: {setting.reason}")
-            elif as_text(setting) == "disabled":
+            elif (as_text(setting) or "").strip().lower() == "disabled":
                 yield violation(path, f"parameter group {group.logical_id} turns TLS off (tls=disabled)")
 
 

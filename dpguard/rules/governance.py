@@ -8,7 +8,7 @@ from ..engine.values import ABSENT, Unknown
 from . import rule
 
 CLASSIFICATIONS = ("public", "internal", "confidential", "restricted")
-NEEDS_CMK = ("confidential", "restricted")
+NO_CMK_NEEDED = ("public", "internal")  # every other value, valid or not, needs a CMK (fail closed)
 
 # Data store type -> (where its tags are, where its KMS key is).
 DATA_STORES: dict[str, tuple[str, str | None]] = {
@@ -19,8 +19,11 @@ DATA_STORES: dict[str, tuple[str, str | None]] = {
     "AWS::DocDB::DBCluster": ("Tags", "KmsKeyId"),
     "AWS::Neptune::DBCluster": ("Tags", "KmsKeyId"),
     "AWS::DynamoDB::Table": ("Tags", "SSESpecification.KMSMasterKeyId"),
+    # CDK's TableV2: tags and keys belong to each replica.
+    "AWS::DynamoDB::GlobalTable": ("Replicas.*.Tags", "Replicas.*.SSESpecification.KMSMasterKeyId"),
     "AWS::EFS::FileSystem": ("FileSystemTags", "KmsKeyId"),
     "AWS::ElastiCache::ReplicationGroup": ("Tags", "KmsKeyId"),
+    "AWS::ElastiCache::ServerlessCache": ("Tags", "KmsKeyId"),
     "AWS::OpenSearchService::Domain": ("Tags", "EncryptionAtRestOptions.KmsKeyId"),
     "AWS::Elasticsearch::Domain": ("Tags", "EncryptionAtRestOptions.KmsKeyId"),
     "AWS::Redshift::Cluster": ("Tags", "KmsKeyId"),
@@ -36,12 +39,17 @@ def classification(r) -> list:
     return tag_values(r, "data-classification", DATA_STORES[r.type][0])
 
 
+def _tags_path(r) -> str:
+    return "Properties/" + DATA_STORES[r.type][0].replace(".", "/")
+
+
 def classification_requires_cmk(r) -> bool | Unknown:
-    """Confidential and restricted data need a customer-managed key. Unclassified data is
-    treated as confidential: the policy fails closed."""
+    """Confidential and restricted data need a customer-managed key. Unclassified data, and a
+    value that is not a classification ("Confidential", "pii"), is treated as confidential: the
+    policy fails closed."""
     values = classification(r)
     unknown = next((v for v in values if isinstance(v, Unknown)), None)
-    if any(v is ABSENT or v in NEEDS_CMK for v in values):
+    if any(not isinstance(v, Unknown) and v not in NO_CMK_NEEDED for v in values):
         return True
     return unknown if unknown is not None else False
 
@@ -53,7 +61,7 @@ def classification_requires_cmk(r) -> bool | Unknown:
                 "handling rules apply and drives the key and retention rules.",
       remediation="Tags.of(bucket).add('data-classification', 'confidential')")
 def data_classification_tag(r, t):
-    path = f"Properties/{DATA_STORES[r.type][0]}"
+    path = _tags_path(r)
     for value in classification(r):
         if isinstance(value, Unknown):
             yield unverifiable(path, f"the data-classification tag cannot be known: {value.reason}")
@@ -69,7 +77,7 @@ def data_classification_tag(r, t):
                 "reviews (clause 2) and deletion requests (clause 5).",
       remediation="Tags.of(bucket).add('data-owner', 'payments-team')")
 def data_owner_tag(r, t):
-    path = f"Properties/{DATA_STORES[r.type][0]}"
+    path = _tags_path(r)
     for value in tag_values(r, "data-owner", DATA_STORES[r.type][0]):
         if isinstance(value, Unknown):
             yield unverifiable(path, f"the data-owner tag cannot be known: {value.reason}")

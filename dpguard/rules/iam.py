@@ -26,6 +26,7 @@ IDENTITY_POLICIES: dict[str, tuple[str, ...]] = {
     "AWS::IAM::RolePolicy": ("PolicyDocument",),
     "AWS::IAM::UserPolicy": ("PolicyDocument",),
     "AWS::IAM::GroupPolicy": ("PolicyDocument",),
+    "AWS::SSO::PermissionSet": ("InlinePolicy",),
 }
 
 # Resource policies (who may use a resource). S3 bucket policies are judged in s3.py, KMS key
@@ -42,7 +43,11 @@ RESOURCE_POLICIES: dict[str, tuple[str, ...]] = {
     "AWS::Logs::ResourcePolicy": ("PolicyDocument",),
     "AWS::EFS::FileSystem": ("FileSystemPolicy",),
     "AWS::Backup::BackupVault": ("AccessPolicy",),
-    "AWS::DynamoDB::Table": ("ResourcePolicy.PolicyDocument",),
+    "AWS::DynamoDB::Table": ("ResourcePolicy.PolicyDocument",
+                             "StreamSpecification.ResourcePolicy.PolicyDocument"),
+    "AWS::DynamoDB::GlobalTable": ("Replicas.*.ResourcePolicy.PolicyDocument",
+                                   "Replicas.*.ReplicaStreamSpecification.ResourcePolicy.PolicyDocument"),
+    "AWS::S3::AccessPoint": ("Policy",),
     "AWS::Kinesis::ResourcePolicy": ("ResourcePolicy",),
 }
 
@@ -52,6 +57,7 @@ ALL_POLICIES: dict[str, tuple[str, ...]] = {
     **RESOURCE_POLICIES,
     "AWS::IAM::Role": ("Policies.*.PolicyDocument", "AssumeRolePolicyDocument"),
     "AWS::KMS::Key": ("KeyPolicy",),
+    "AWS::KMS::ReplicaKey": ("KeyPolicy",),
     "AWS::S3::BucketPolicy": ("PolicyDocument",),
 }
 
@@ -128,8 +134,9 @@ def is_read_action(action: str) -> bool:
 def is_full_wildcard_resource(resource: str) -> bool:
     """"*", or an ARN that names every resource of a service or of one resource type:
     arn:aws:s3:::*, arn:aws:s3:::*/*, arn:aws:sqs:*:*:*, arn:aws:dynamodb:*:*:table/*,
-    arn:aws:lambda:us-east-1:123456789012:function:*. Partition, region and account may be
-    anything (tokens included); only the resource part decides."""
+    arn:aws:lambda:us-east-1:123456789012:function:*, arn:aws:logs:*:*:log-group:*:*.
+    Partition, region and account may be anything (tokens included); only the resource part
+    decides."""
     text = TOKEN_RE.sub("x", resource)
     if text == "*":
         return True
@@ -143,7 +150,8 @@ def is_full_wildcard_resource(resource: str) -> bool:
         return True
     if service == "s3":
         return False  # "bucket/*" is the objects of one bucket
-    return re.fullmatch(r"[A-Za-z0-9-]+[/:]\*", resource_part) is not None
+    # "table/*", "function:*", and their children: "log-group:*:*", "table/*/index/*"
+    return re.fullmatch(r"[A-Za-z0-9-]+[/:]\*([/:].*)?", resource_part) is not None
 
 
 def wildcard_resource(s: Statement) -> bool | Unknown:
@@ -279,9 +287,15 @@ def iam_no_pass_role_wildcard(r, t):
                   "table.grant_read_write_data(role)")
 def iam_no_admin_managed_policy(r, t):
     for path, arn in r.values("ManagedPolicyArns.*"):
-        if arn is ABSENT or isinstance(arn, ResRef):
-            continue  # a ManagedPolicy of the template: its statements are judged on their own
-        if isinstance(arn, Unknown):
+        if arn is ABSENT:
+            continue
+        if isinstance(arn, ResRef):
+            if t.resource_of(arn, "AWS::IAM::ManagedPolicy") is not None:
+                continue  # a ManagedPolicy of the app: its statements are judged on their own
+            # a nested stack's output, a custom resource's attribute: any policy at all
+            yield unverifiable(path, "a managed policy ARN cannot be known: it is an attribute of "
+                                     f"{arn.logical_id}, not a managed policy of the scanned templates")
+        elif isinstance(arn, Unknown):
             yield unverifiable(path, f"a managed policy ARN cannot be known: {arn.reason}")
         elif isinstance(arn, str):
             name = next((n for n in ADMIN_MANAGED_POLICIES if arn.endswith(f":policy/{n}")), None)
@@ -305,10 +319,60 @@ def iam_trust_no_wildcard_principal(r, t):
     for s in candidate_statements(r, ("AssumeRolePolicyDocument",)):
         if isinstance(s, Outcome):
             continue  # reported by public_statements
-        if any(kind == "Federated" for kind, _ in s.principals or ()) and not s.has_condition \
-                and not isinstance(s.condition, Unknown):
+        federated = [value for kind, value in s.principals or () if kind == "Federated"]
+        if not federated or isinstance(s.condition, Unknown):
+            continue
+        if not s.has_condition:
             yield from judge(s, True, f"{s.path}/Condition",
                              "a federated principal may assume the role without any condition")
+        elif any(_oidc_provider(t, value) and not _names_subject(s, _oidc_provider(t, value))
+                 for value in federated):
+            yield from judge(s, True, f"{s.path}/Condition",
+                             "an OpenID Connect principal may assume the role for any of its subjects: "
+                             "add a condition on <provider>:sub (for GitHub, the repository)")
+
+
+# Identity providers whose audience (the app's client id) names who may federate; every other
+# OpenID Connect provider (GitHub, GitLab, EKS, ...) issues tokens for sts.amazonaws.com to all
+# its users, so only the subject claim tells them apart.
+AUDIENCE_PROVIDERS = ("cognito-identity.amazonaws.com", "accounts.google.com", "graph.facebook.com",
+                      "www.amazon.com")
+
+
+def _oidc_provider(t, value) -> str | None:
+    """The host of an OpenID Connect provider a Federated principal names ("" when unknown), or
+    None for SAML providers and the identity pools and social providers that scope by audience."""
+    target = t.resource_of(value) if isinstance(value, ResRef) else None
+    if target is not None:
+        if target.type == "AWS::IAM::SAMLProvider":
+            return None
+        url = next((v for _, v in target.values("Url") if isinstance(v, str)), "")
+        return url.split("://", 1)[-1].lower()
+    text = value if isinstance(value, str) else ""
+    if ":saml-provider/" in text or text in AUDIENCE_PROVIDERS:
+        return None
+    return text.split(":oidc-provider/", 1)[-1].lower() if ":oidc-provider/" in text else ""
+
+
+def _names_subject(s: Statement, provider: str) -> bool:
+    """Does the condition pin the token's subject (or, for providers other than GitHub, an
+    audience of its own rather than the generic sts.amazonaws.com)? Wildcards alone do not."""
+    for operator, entries in s.condition.items():
+        if not isinstance(entries, dict) or "String" not in operator or "Not" in operator:
+            continue
+        for key, value in entries.items():
+            claim = str(key).lower().rsplit(":", 1)[-1]
+            values = value if isinstance(value, list) else [value]
+            if claim == "sub" and not all(_any_subject(v) for v in values):
+                return True
+            if claim == "aud" and "token.actions.githubusercontent.com" not in provider \
+                    and not all(v == "sts.amazonaws.com" or _any_subject(v) for v in values):
+                return True
+    return False
+
+
+def _any_subject(value) -> bool:
+    return isinstance(value, str) and re.fullmatch(r"[*?]*|repo:\*", value) is not None
 
 
 # Conditions that limit a wildcard principal on some services beyond the general scoping keys.

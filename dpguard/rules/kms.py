@@ -18,8 +18,8 @@ SYMMETRIC = "SYMMETRIC_DEFAULT"
                 "the rule does not apply to them.",
       remediation="kms.Key(self, 'DataKey', enable_key_rotation=True)")
 def kms_key_rotation(r, t):
-    if any(origin == "EXTERNAL" for _, origin in r.values("Origin")):
-        return
+    if all(origin == "EXTERNAL" for _, origin in r.values("Origin")):
+        return  # imported key material in every variant
     specs = [spec for _, spec in r.values("KeySpec")]
     symmetric = any(spec is ABSENT or spec == SYMMETRIC for spec in specs)
     unknown = next((spec for spec in specs if isinstance(spec, Unknown)), None)

@@ -67,8 +67,15 @@ def cidr_alternatives(node: Any, tpl) -> list:
     return alternatives(node, tpl)
 
 
+# Ranges wider than these stand for "anywhere": no private range is wider than 10.0.0.0/8, and no
+# organisation holds more than a /16 of IPv6. 0.0.0.0/1 + 128.0.0.0/1 is /0 in two halves.
+WIDEST_ALLOWED = {4: 8, 6: 16}
+IPV4_MAPPED = ipaddress.ip_network("::ffff:0:0/96")
+
+
 def world_cidr(value: Any, tpl) -> bool | Unknown:
-    """Is one resolved CIDR value the whole internet (any /0, IPv4 or IPv6)?"""
+    """Is one resolved CIDR value the whole internet (any /0, IPv4 or IPv6), or so much of it
+    that it is as good as (see WIDEST_ALLOWED)?"""
     if value is ABSENT:
         return False
     if isinstance(value, Unknown):
@@ -86,13 +93,16 @@ def world_cidr(value: Any, tpl) -> bool | Unknown:
         if whole and _token_is_address_range(text, tpl):
             return False
         prefix = re.search(r"/(\d+)$", text)  # "${Eip}/32": whatever the address, not the world
-        if prefix and int(prefix.group(1)) > 0:
+        if prefix and int(prefix.group(1)) >= WIDEST_ALLOWED[4]:
             return False
         return Unknown("the CIDR is built from values known only at deploy time")
     try:
-        return ipaddress.ip_network(text, strict=False).prefixlen == 0
+        network = ipaddress.ip_network(text, strict=False)
     except ValueError:
         return Unknown(f"{text!r} is not a CIDR block")
+    if network.version == 6 and network.subnet_of(IPV4_MAPPED):  # ::ffff:0:0/96 is all of IPv4
+        return network.prefixlen - IPV4_MAPPED.prefixlen < WIDEST_ALLOWED[4]
+    return network.prefixlen < WIDEST_ALLOWED[network.version]
 
 
 def _token_is_address_range(token: str, tpl) -> bool:
@@ -414,6 +424,10 @@ def vpc_default_sg_restricted(r, t):
             if isinstance(group, ResRef) and group.attr == "DefaultSecurityGroup" and t.resource_of(group, VPC):
                 yield violation(path, f"adds a rule to the default security group of {group.logical_id}; "
                                       "use a security group of your own")
+        for path, name in r.values("GroupName"):  # by name: the default VPC's default group
+            if isinstance(name, str) and name.strip().lower() == "default":
+                yield violation(path, "adds a rule to the default security group of the default VPC; "
+                                      "use a security group of your own")
         return
     wanted = r.ref("DefaultSecurityGroup")
     yield from companion_outcomes(
@@ -467,6 +481,10 @@ def ec2_no_public_ip(r, t):
     if r.type in ELASTIC_IPS:
         yield from require(r, "InstanceId", lambda v: v is ABSENT,
                            "an Elastic IP address is attached to an instance")
+        if r.type == "AWS::EC2::EIPAssociation":  # NAT gateways and load balancers take no association
+            yield from require(r, "NetworkInterfaceId", lambda v: v is ABSENT,
+                               "an Elastic IP address is attached to a network interface, "
+                               "which gives its instance an internet address")
     else:
         yield from require(r, PUBLIC_IP_PATHS[r.type], false_or_absent,
                            "the instance gets a public IP address (AssociatePublicIpAddress is true)")

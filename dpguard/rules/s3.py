@@ -1,10 +1,10 @@
 """Amazon S3: public access, TLS-only policies, encryption, versioned deletion, access logs."""
 from __future__ import annotations
 
-from ..engine.checks import (literal_name, public_statements, require, require_true,
-                             tls_policy_outcomes)
+from ..engine.checks import (literal_name, nested_values, policy_statements, public_statements,
+                             require, require_true, scoping_condition, tls_policy_outcomes)
 from ..engine.findings import unverifiable, violation
-from ..engine.values import ABSENT, Unknown, as_int
+from ..engine.values import ABSENT, Unknown
 from . import rule
 
 BUCKET = "AWS::S3::Bucket"
@@ -52,6 +52,11 @@ def s3_no_public_acl(r, t):
       remediation="Name the principals (roles, services with aws:SourceArn) in the statement.")
 def s3_policy_no_public_principal(r, t):
     yield from public_statements(r, "PolicyDocument")
+    for s in policy_statements(r, "PolicyDocument"):
+        # Allow with NotPrincipal grants everyone but the principals it names, anonymous users too.
+        if not isinstance(s, tuple) and s.allows and s.not_principals is not None and not scoping_condition(s):
+            yield violation(f"{s.path}/NotPrincipal", "allows every principal except those NotPrincipal "
+                                                      "names, anonymous users included")
 
 
 @rule("DP-S3TlsOnly", clause=3, severity="error", types=[BUCKET],
@@ -106,23 +111,43 @@ def s3_noncurrent_expiry(r, t):
             break
     else:
         return
-    expiring = False
-    for path, item in r.values("LifecycleConfiguration.Rules.*"):
-        if isinstance(item, Unknown):
-            yield unverifiable(path, f"a lifecycle rule cannot be read: {item.reason}")
-            return
-        if not isinstance(item, dict) or item.get("Status") not in ("Enabled", None):
-            continue
-        expiry = item.get("NoncurrentVersionExpiration", {})
-        noncurrent_days = expiry.get("NoncurrentDays") if isinstance(expiry, dict) else None
-        if noncurrent_days is None:
-            noncurrent_days = item.get("NoncurrentVersionExpirationInDays")
-        if as_int(noncurrent_days) is not None and not item.get("Prefix") and not item.get("TagFilters") \
-                and not item.get("Filter"):
-            expiring = True
-    if not expiring:
+    verdicts = [_expires_all_noncurrent(item, r.template) if not isinstance(item, Unknown) else item
+                for _, item in r.values("LifecycleConfiguration.Rules.*")]
+    if any(v is True for v in verdicts):
+        return
+    unknown = next((v for v in verdicts if isinstance(v, Unknown)), None)
+    if unknown is not None:
+        yield unverifiable("Properties/LifecycleConfiguration",
+                           f"cannot tell whether noncurrent versions expire: {unknown.reason}")
+    else:
         yield violation("Properties/LifecycleConfiguration",
-                        "versioning is on but no bucket-wide lifecycle rule expires noncurrent versions")
+                        "versioning is on but no bucket-wide lifecycle rule expires every noncurrent version")
+
+
+# Rule fields that narrow a lifecycle rule to some objects (the rule is bucket-wide without them).
+_RULE_FILTERS = ("Prefix", "TagFilters", "Filter", "ObjectSizeGreaterThan", "ObjectSizeLessThan")
+
+
+def _expires_all_noncurrent(item, tpl) -> bool | Unknown:
+    """Does one lifecycle rule expire the noncurrent versions of every object? It must be
+    enabled, bucket-wide, set a number of days and keep no NewerNoncurrentVersions (those would
+    survive a delete forever)."""
+    def known(value, ok: bool) -> bool | Unknown:
+        return value if isinstance(value, Unknown) else ok
+
+    facts = [known(s, s in ("Enabled", ABSENT)) for s in nested_values(item, tpl, "Status")]
+    for key in _RULE_FILTERS:
+        facts += [known(v, v in (ABSENT, "", [], {})) for v in nested_values(item, tpl, key)]
+    for expiry in nested_values(item, tpl, "NoncurrentVersionExpiration"):
+        if expiry is ABSENT:  # the legacy spelling
+            facts += [known(d, d is not ABSENT)
+                      for d in nested_values(item, tpl, "NoncurrentVersionExpirationInDays")]
+            continue
+        facts += [known(d, d is not ABSENT) for d in nested_values(expiry, tpl, "NoncurrentDays")]
+        facts += [known(n, n is ABSENT) for n in nested_values(expiry, tpl, "NewerNoncurrentVersions")]
+    if False in facts:
+        return False
+    return next((f for f in facts if isinstance(f, Unknown)), True)
 
 
 @rule("DP-S3AccessLogs", clause=9, severity="error", types=[BUCKET],

@@ -29,7 +29,7 @@ AWS_ACCESS_KEY_ID = re.compile(r"(?<![A-Z0-9])(AKIA|ASIA)[A-Z0-9]{16}(?![A-Z0-9]
 # not "BYPASS_CACHE").
 CREDENTIAL_PARTS = ("password", "passwd", "passphrase", "secret", "apikey", "privatekey",
                     "accesskey", "credential", "authtoken")
-CREDENTIAL_WORDS = {"pass", "token", "tokens"}
+CREDENTIAL_WORDS = {"pass", "pwd", "token", "tokens"}
 # Last words of names that point at a credential, or describe one, rather than hold it
 # (DB_SECRET_ARN, TOKEN_TTL, PASSWORD_MIN_LENGTH).
 REFERENCE_WORDS = {"arn", "arns", "name", "names", "id", "ids", "path", "url", "uri", "endpoint",
@@ -247,6 +247,12 @@ def _literal_credential_field(text: str) -> str | None:
     if not isinstance(doc, dict):
         return None
     for key, value in doc.items():
+        if isinstance(value, dict):
+            nested = _literal_credential_field(json.dumps(value))
+            if nested:
+                return f"{key}.{nested}"
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and names_credential(key):
+            return key  # a number written as a JSON number is a literal, whatever its digits
         if isinstance(value, str) and names_credential(key) and not TOKEN_RE.search(value) \
                 and not SECRET_REFERENCE.search(value) and not is_inert_literal(value):
             return key
@@ -255,29 +261,76 @@ def _literal_credential_field(text: str) -> str | None:
 
 # ---------------------------------------------------------------- database credentials
 
+# Where each data service takes a password or auth token (dotted paths, `*` walks a list).
 DB_PASSWORDS = {
-    "AWS::RDS::DBInstance": "MasterUserPassword",
-    "AWS::RDS::DBCluster": "MasterUserPassword",
-    "AWS::Redshift::Cluster": "MasterUserPassword",
-    "AWS::DocDB::DBCluster": "MasterUserPassword",
-    "AWS::DMS::Endpoint": "Password",
+    "AWS::RDS::DBInstance": ("MasterUserPassword",),
+    "AWS::RDS::DBCluster": ("MasterUserPassword",),
+    "AWS::Redshift::Cluster": ("MasterUserPassword",),
+    "AWS::RedshiftServerless::Namespace": ("AdminUserPassword",),
+    "AWS::DocDB::DBCluster": ("MasterUserPassword",),
+    "AWS::DocDBElastic::Cluster": ("AdminUserPassword",),
+    "AWS::DMS::Endpoint": ("Password", "MongoDbSettings.Password", "RedisSettings.AuthPassword"),
+    "AWS::ElastiCache::ReplicationGroup": ("AuthToken",),
+    "AWS::ElastiCache::User": ("Passwords.*", "AuthenticationMode.Passwords.*"),
+    "AWS::MemoryDB::User": ("AuthenticationMode.Passwords.*",),
+    "AWS::OpenSearchService::Domain": ("AdvancedSecurityOptions.MasterUserOptions.MasterUserPassword",),
+    "AWS::Elasticsearch::Domain": ("AdvancedSecurityOptions.MasterUserOptions.MasterUserPassword",),
+    "AWS::AmazonMQ::Broker": ("Users.*.Password",),
 }
+
+
+def raw_values(r, path: str) -> list[tuple[str, Any]]:
+    """(property path, unresolved node) at `path`, through Fn::If branches and lists, so that
+    `secret_sources` still sees a Ref to a (NoEcho) parameter as such."""
+    nodes: list[tuple[str, Any]] = [("Properties", r.props)]
+    for key in path.split("."):
+        found = []
+        for where, node in nodes:
+            for variant in _branches(node, r.template):
+                if key == "*" and isinstance(variant, list):
+                    found.extend((f"{where}/{i}", item) for i, item in enumerate(variant))
+                elif isinstance(variant, dict) and len(variant) == 1 and \
+                        next(iter(variant)) in ("Ref", "Fn::ImportValue", "Fn::FindInMap", "Fn::Select"):
+                    found.append((f"{where}/{key}", Unknown(f"{where} is not written out in the template")))
+                elif key != "*" and isinstance(variant, dict) and key in variant:
+                    found.append((f"{where}/{key}", variant[key]))
+        nodes = found
+    return nodes
+
+
+def _branches(node: Any, tpl: Any, depth: int = 0) -> list:
+    """The branches a node may take when it is an Fn::If (AWS::NoValue drops out); other nodes
+    as they are."""
+    if isinstance(node, dict) and len(node) == 1 and depth < 16:
+        key, arg = next(iter(node.items()))
+        if key == "Ref" and arg == "AWS::NoValue":
+            return []
+        if key == "Fn::If" and isinstance(arg, list) and len(arg) == 3 and isinstance(arg[0], str):
+            decided = tpl.condition_value(arg[0])
+            chosen = [arg[1]] if decided is True else [arg[2]] if decided is False else arg[1:]
+            return [v for branch in chosen for v in _branches(branch, tpl, depth + 1)]
+    return [node]
 
 
 @rule("DP-DbNoLiteralPassword", clause=2, severity="error", types=list(DB_PASSWORDS),
       title="Database passwords are not written in templates",
       rationale="Clause 2: no default or shared credentials and no passwords on our servers. "
                 "A password in the template, in a parameter without NoEcho, or in a parameter's "
-                "default is visible to everyone who can read the template or the stack. "
-                "Accepted: a {{resolve:secretsmanager:...}} reference (what CDK writes), an "
-                "SSM SecureString reference, a NoEcho parameter without default, or no password "
-                "at all (ManageMasterUserPassword, the preferred option).",
+                "default is visible to everyone who can read the template or the stack. This "
+                "covers every data service that takes a password or auth token in the template: "
+                "RDS, Aurora, Redshift, DocumentDB, DMS endpoints, ElastiCache and MemoryDB auth "
+                "tokens and users, OpenSearch master users and Amazon MQ users. Accepted: a "
+                "{{resolve:secretsmanager:...}} reference (what CDK writes), an SSM SecureString "
+                "reference, a NoEcho parameter without default, or no password at all "
+                "(ManageMasterUserPassword, the preferred option).",
       remediation="rds.DatabaseInstance(..., credentials=rds.Credentials.from_generated_secret('app_admin'))\n"
                   "or CfnDBInstance(..., manage_master_user_password=True)")
 def db_no_literal_password(r, t):
-    prop = DB_PASSWORDS[r.type]
-    sources = secret_sources(r.props.get(prop, ABSENT), r.template)
-    yield from source_outcomes(f"Properties/{prop}", "the database password", sources)
+    for prop in DB_PASSWORDS[r.type]:
+        for path, node in raw_values(r, prop):
+            sources = ([("unknown", node.reason)] if isinstance(node, Unknown)
+                       else secret_sources(node, r.template))
+            yield from source_outcomes(path, "the database password", sources)
 
 
 DEFAULT_USERNAMES = {"admin", "root", "postgres", "sa", "master", "administrator", "user",

@@ -106,6 +106,11 @@ def ec2_block_devices_encrypted(r, t):
     outcomes, found = _mapping_outcomes(r, base)
     yield from outcomes
     if found:
+        if not _maps_root(r, base) and not _image_elsewhere(r):
+            yield unverifiable(f"Properties/{base.replace('.', '/')}",
+                               "no mapping is for a usual root device (/dev/xvda, /dev/sda1), so the "
+                               "root volume's encryption is left to the AMI and the account default; "
+                               "map the root device with Encrypted true")
         return
     if r.type == LAUNCH_TEMPLATE:
         if all(v is ABSENT for _, v in leaves(r, "LaunchTemplateData.ImageId")):
@@ -121,6 +126,31 @@ def ec2_block_devices_encrypted(r, t):
     yield violation(f"Properties/{base.replace('.', '/')}",
                     "no EBS block device mapping sets Encrypted, so the root volume's encryption is "
                     "left to the AMI and the account default; map the root device with Encrypted true")
+
+
+ROOT_DEVICES = {"/dev/xvda", "/dev/sda1", "/dev/sda", "xvda", "sda1"}
+
+
+def _maps_root(r, mappings_path: str) -> bool:
+    """Does an EBS mapping name a usual root device (or a device chosen at deploy time)?"""
+    for _, mapping in r.values(f"{mappings_path}.*"):
+        if isinstance(mapping, Unknown):
+            return True  # reported as unreadable already
+        if isinstance(mapping, dict) and "Ebs" in mapping:
+            for name in alternatives(mapping.get("DeviceName", ABSENT), r.template):
+                if isinstance(name, Unknown) or (isinstance(name, str) and name.strip() in ROOT_DEVICES):
+                    return True
+    return False
+
+
+def _image_elsewhere(r) -> bool:
+    """A launch template without an AMI is completed by its user; an instance launched from a
+    launch template gets its root mapping from there (judged on the launch template)."""
+    if r.type == LAUNCH_TEMPLATE:
+        return all(v is ABSENT for _, v in leaves(r, "LaunchTemplateData.ImageId"))
+    if r.type == INSTANCE:
+        return any(v is not ABSENT for _, v in leaves(r, "LaunchTemplate"))
+    return False
 
 
 def _launch_template_maps_devices(instance) -> bool | Unknown:

@@ -4,17 +4,28 @@ from __future__ import annotations
 from ..engine.findings import unverifiable, violation
 from . import rule
 
+NESTED_STACK = "AWS::CloudFormation::Stack"
+
 
 @rule("DP-ResourceReadable", clause=10, severity="error", types=["*"], scope="template",
       title="Every resource can be read and judged",
       rationale="Clause 10: the policy is audited. A resource without a Type, or whose "
                 "Properties are not a mapping, cannot be checked against any clause, so the "
-                "audit cannot vouch for it.",
-      remediation="Give the resource a Type and a Properties mapping (`cfn-lint` shows the exact error).")
+                "audit cannot vouch for it. Neither can it vouch for the resources of a nested "
+                "stack (AWS::CloudFormation::Stack) whose template is not among those scanned.",
+      remediation="Give the resource a Type and a Properties mapping (`cfn-lint` shows the exact error). "
+                  "For a nested stack, scan its template too (a cloud assembly directory brings "
+                  "CDK's nested stacks along).")
 def resource_readable(t):
     for r in t.resources.values():
         if r.problem:
             yield violation("", r.problem, logical_id=r.logical_id, template=t)
+    scanned = {id(other.parent) for other in t.app.templates if other.parent is not None}
+    for r in t.of_type(NESTED_STACK):
+        if id(r) not in scanned and r.deployed is not False:
+            yield unverifiable("Properties/TemplateURL", "the nested stack's template is not among the "
+                               "scanned templates, so the resources it creates cannot be judged",
+                               logical_id=r.logical_id, template=t)
 
 
 SAM = "AWS::Serverless-2016-10-31"
