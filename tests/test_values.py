@@ -88,6 +88,9 @@ def test_nested_stack_parameters_come_from_the_parent():
     app.templates[1].parent = app.templates[0].resources["Child"]
     assert alternatives({"Ref": "KeyArn"}, app.templates[1]) == [ResRef(0, "Key", "Arn")]
     assert alternatives({"Ref": "Mode"}, app.templates[1]) == ["strict"]  # not passed: the default
+    app.templates[1].data["Outputs"] = {"Out": {"Value": {"Ref": "KeyArn"}}}
+    assert alternatives({"Fn::GetAtt": ["Child", "Outputs.Out"]}, app.templates[0]) == [ResRef(0, "Key", "Arn")]
+    assert isinstance(alternatives({"Fn::GetAtt": ["Child", "Outputs.Nope"]}, app.templates[0])[0], Unknown)
 
 
 def test_resource_values_walk_lists_and_branches():

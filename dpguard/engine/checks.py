@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import re
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator
 
@@ -269,22 +270,38 @@ SCOPING_CONDITION_KEYS = {
     "aws:principalorgpaths", "aws:principalaccount", "aws:principalarn", "aws:sourcevpc",
     "aws:sourcevpce", "aws:sourceip", "aws:sourceorgid", "aws:resourceorgid", "aws:userid",
     "kms:callerAccount".lower(), "kms:viaservice", "aws:calledvia", "aws:principalservicename",
-    "aws:sourceorgpaths", "sts:externalid", "cognito-identity.amazonaws.com:aud",
+    "aws:sourceorgpaths", "cognito-identity.amazonaws.com:aud",
     "token.actions.githubusercontent.com:sub",
 }
 
 
 def scoping_condition(statement: Statement) -> bool:
-    """Does the statement carry a condition that limits who can use it?"""
+    """Does the statement carry a condition that limits who can use it? Only a positive test
+    (StringEquals, ArnLike, IpAddress, ...) of a scoping key against a value that is not a bare
+    wildcard counts: a negated operator (StringNotEquals) or ...IfExists still lets in callers
+    that do not match or lack the key, and ForAllValues holds for an empty set."""
     if not statement.has_condition:
         return False
     for operator, entries in statement.condition.items():
-        if not isinstance(entries, dict):
+        if not isinstance(operator, str) or not isinstance(entries, dict):
             continue
-        for key in entries:
-            if isinstance(key, str) and key.lower() in SCOPING_CONDITION_KEYS:
+        op = operator.removeprefix("ForAnyValue:")
+        if op.startswith("ForAllValues:") or "Not" in op or op.endswith("IfExists") or op == "Null":
+            continue
+        for key, value in entries.items():
+            values = value if isinstance(value, list) else [value]
+            if isinstance(key, str) and key.lower() in SCOPING_CONDITION_KEYS \
+                    and any(_narrows(v) for v in values):
                 return True
     return False
+
+
+def _narrows(value: Any) -> bool:
+    """A condition value that names something: not a bare wildcard nor the whole internet.
+    Intrinsics (an account id by Ref, an ARN by GetAtt) name something."""
+    if isinstance(value, str):
+        return bool(value.strip("*?")) and value not in ("0.0.0.0/0", "::/0")
+    return value is not None
 
 
 def public_statements(r: Resource, path: str) -> Iterator[Outcome]:
@@ -331,12 +348,22 @@ def denies_insecure_transport(s: Statement) -> bool:
 
 def covers(patterns: Iterable, target: str) -> bool:
     """Does one of the policy's resource patterns match the target ARN (token form) exactly or
-    by wildcard?"""
+    by wildcard? The stack's own region and account, tokens in the target, match what a
+    literal ARN writes there."""
+    deployed = _PSEUDO_PLACE.sub("*", target) if "⟨AWS::" in target else None
     for pattern in patterns:
         text = pattern.token() if isinstance(pattern, ResRef) else pattern
-        if isinstance(text, str) and (text == target or fnmatch.fnmatchcase(target, text)):
+        if not isinstance(text, str):
+            continue
+        if text == target or fnmatch.fnmatchcase(target, text):
+            return True
+        if deployed and is_literal(text) and not any(c in text for c in "*?") \
+                and fnmatch.fnmatchcase(text, deployed):
             return True
     return False
+
+
+_PSEUDO_PLACE = re.compile(r"⟨AWS::(?:Region|AccountId)⟩")
 
 
 def tls_policy_outcomes(subject: Resource, policy_types: tuple[str, ...], document: str,
@@ -348,11 +375,13 @@ def tls_policy_outcomes(subject: Resource, policy_types: tuple[str, ...], docume
     `denies` tells which statements deny non-TLS access; services whose usual statement is not
     service-wide (SNS denies only sns:Publish) pass their own."""
     wanted = targets(subject)
-    policies = referencing(subject, *policy_types)
+    policies, problem = attached_policies(subject, policy_types)
     if not policies:
-        yield violation("Properties", message)
+        if problem is not None:
+            yield unverifiable("Properties", f"{message} (cannot verify: {problem.reason})")
+        else:
+            yield violation("Properties", message)
         return
-    problem: Unknown | None = None
     for policy in policies:
         variants = list(policy_documents(policy, document))
         good = bool(variants)
@@ -371,6 +400,30 @@ def tls_policy_outcomes(subject: Resource, policy_types: tuple[str, ...], docume
         yield unverifiable("Properties", f"{message} (cannot verify: {problem.reason})")
     else:
         yield violation("Properties", message)
+
+
+# Where each resource policy type names the resources it is attached to.
+POLICY_SUBJECTS = {"AWS::S3::BucketPolicy": "Bucket", "AWS::SNS::TopicPolicy": "Topics.*",
+                   "AWS::SQS::QueuePolicy": "Queues.*"}
+
+
+def attached_policies(subject: Resource, policy_types: tuple[str, ...]) -> tuple[list[Resource], Unknown | None]:
+    """The policies (of `policy_types`) attached to `subject` through their Bucket/Topics/Queues
+    property, and the reason when some policy's attachment cannot be known. A policy that only
+    mentions the subject (say, in a condition) is not attached to it."""
+    attached, problem = [], None
+    for policy in referencing(subject, *policy_types):
+        path = POLICY_SUBJECTS.get(policy.type)
+        if path is None:
+            attached.append(policy)
+            continue
+        for _, value in policy.values(path):
+            if isinstance(value, Unknown):
+                problem = value
+            elif follow(policy, value, subject.type) is subject:
+                attached.append(policy)
+                break
+    return attached, problem
 
 
 def denies_resource(s: Statement, forms: list[str]) -> bool:
@@ -510,19 +563,25 @@ def referencing(subject: Resource, *types: str) -> list[Resource]:
     name = literal_name(subject, prop) if prop else None
     if name:
         for candidate in subject.template.app.of_type(*types):
-            if candidate not in found and _mentions_string(candidate.props, name):
+            if candidate not in found and _mentions_string(candidate.props, lambda text: names(text, name)):
                 found = found + [candidate]
     return found
 
 
-def _mentions_string(node: Any, text: str, depth: int = 0) -> bool:
+def _mentions_string(node: Any, match: Callable[[str], bool], depth: int = 0) -> bool:
     if depth > 64:
         return False
     if isinstance(node, dict):
-        return any(_mentions_string(v, text, depth + 1) for v in node.values())
+        return any(_mentions_string(v, match, depth + 1) for v in node.values())
     if isinstance(node, list):
-        return any(_mentions_string(v, text, depth + 1) for v in node)
-    return node == text
+        return any(_mentions_string(v, match, depth + 1) for v in node)
+    return isinstance(node, str) and match(node)
+
+
+def names(text: str, name: str) -> bool:
+    """Does a literal string name the resource called `name`: the name itself, or an ARN or URL
+    ending with it (arn:...:name, https://.../name)?"""
+    return text == name or text.endswith((f":{name}", f"/{name}"))
 
 
 def _named(app: Any, name: str, types: tuple[str, ...]) -> Resource | None:
@@ -531,6 +590,7 @@ def _named(app: Any, name: str, types: tuple[str, ...]) -> Resource | None:
         if prop is None:
             continue
         for candidate in app.of_type(rtype):
-            if literal_name(candidate, prop) == name:
+            own = literal_name(candidate, prop)
+            if own and names(name, own):
                 return candidate
     return None

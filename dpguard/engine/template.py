@@ -193,6 +193,16 @@ class Template:
             return alternatives(param["Default"], self, depth)
         return [Unknown(f"parameter {name} is chosen at deploy time")]
 
+    def nested_output(self, logical_id: str, output: str, depth: int) -> list:
+        """The values of output `output` of the nested stack that resource `logical_id` creates,
+        when that stack's template was scanned."""
+        stack = self.resources[logical_id]
+        child = next((t for t in self.app.templates if t.parent is stack), None)
+        outputs = child.data.get("Outputs") if child else None
+        if not isinstance(outputs, dict) or not isinstance(outputs.get(output), dict):
+            return [Unknown(f"output {output} of nested stack {logical_id} is not in the scanned templates")]
+        return alternatives(outputs[output].get("Value"), child, depth)
+
     def import_alternatives(self, name: str, depth: int) -> list:
         export = self.app.exports().get(name)
         if export is None:

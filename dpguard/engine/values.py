@@ -221,7 +221,11 @@ def _get_att(arg: Any, tpl: Any, depth: int) -> list:
         return [Unknown(f"Fn::GetAtt of {logical_id}, which the template does not define")]
     out = []
     for name in scalar_alternatives(attr, tpl, depth):
-        out.append(name if isinstance(name, Unknown) else ResRef(tpl.uid, logical_id, name))
+        if isinstance(name, str) and name.startswith("Outputs.") \
+                and tpl.resources[logical_id].type == "AWS::CloudFormation::Stack":
+            out.extend(tpl.nested_output(logical_id, name.removeprefix("Outputs."), depth))
+        else:
+            out.append(name if isinstance(name, Unknown) else ResRef(tpl.uid, logical_id, name))
     return out
 
 
