@@ -175,7 +175,7 @@ def main() -> None:
                      ("speed-up of dpguard scan over checkov", f"{checkov_wall / scan_wall:.1f}x")]
         else:
             rows.append(("checkov", "not run (pass --checkov)"))
-        print(f"\n| measure | value |\n|---|---|")
+        print("\n| measure | value |\n|---|---|")
         for name, value in rows:
             print(f"| {name} | {value} |")
         print(f"\n({os.cpu_count()} CPUs, Python {sys.version.split()[0]})")

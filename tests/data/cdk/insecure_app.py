@@ -1,3 +1,4 @@
+"""The non-compliant CDK app behind tests/data/cdk/insecure.out (escape hatch included)."""
 import aws_cdk as cdk
 from aws_cdk import aws_s3 as s3, aws_ec2 as ec2, aws_iam as iam, aws_sqs as sqs
 app = cdk.App()

@@ -1,8 +1,10 @@
+"""The compliant CDK app behind tests/data/cdk/secure.out (synthesized with aws-cdk-lib 2.275:
+`CDK_OUTDIR=secure.out python secure_app.py`)."""
 import aws_cdk as cdk
-from aws_cdk import (Duration, RemovalPolicy, Tags, aws_ec2 as ec2, aws_kms as kms, aws_s3 as s3,
-                     aws_sqs as sqs, aws_sns as sns, aws_logs as logs, aws_iam as iam,
+from aws_cdk import (Duration, Tags, aws_ec2 as ec2, aws_kms as kms, aws_s3 as s3,
+                     aws_sqs as sqs, aws_sns as sns, aws_logs as logs,
                      aws_lambda as lambda_, aws_rds as rds, aws_cloudwatch as cw,
-                     aws_cloudwatch_actions as cw_actions, aws_cloudtrail as cloudtrail)
+                     aws_cloudwatch_actions as cw_actions)
 
 
 class Data(cdk.NestedStack):
