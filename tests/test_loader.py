@@ -108,7 +108,9 @@ def test_project_directory_finds_the_assembly_inside(tmp_path):
         f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, "
         f"*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}]\n"
         for i in range(8)) + "Resources: {}\n", "alias bomb"),
-    ("cycle.yaml", "a: &a [*a]\nResources: {}\n", "refers to itself"),
+    ("cycle.yaml", "a: &a [*a]\nResources: {}\n", "recursive"),
+    ("dup.yaml", "Resources:\n  A: {Type: AWS::S3::Bucket}\n  A: {Type: AWS::SNS::Topic}\n", "duplicate key 'A'"),
+    ("mapcycle.yaml", "a: &a {x: *a}\nResources: {}\n", "recursive"),
     ("deep.json", "[" * 5000 + "]" * 5000, "nested"),
 ])
 def test_bad_input_is_one_clear_error(tmp_path, name, text, message):

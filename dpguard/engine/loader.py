@@ -68,10 +68,29 @@ def _short_form(loader: yaml.Loader, suffix: str, node: yaml.Node) -> dict:
 CfnYamlLoader.add_multi_constructor("!", _short_form)
 
 
+def _mapping_without_duplicates(loader: yaml.Loader, node: yaml.MappingNode) -> dict:
+    """A mapping whose keys are unique. A repeated key (a second `Properties`, a resource
+    defined twice) is refused, as CloudFormation refuses it, rather than silently keeping one
+    definition that other tools may not keep."""
+    loader.flatten_mapping(node)
+    seen: set = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if not isinstance(key, (str, int, float, bool)):
+            continue  # construct_mapping refuses unhashable keys with its own message
+        if key in seen:
+            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+        seen.add(key)
+    return loader.construct_mapping(node, deep=True)
+
+
+CfnYamlLoader.add_constructor("tag:yaml.org,2002:map", _mapping_without_duplicates)
+
+
 def _check_shape(data: Any, path: Path) -> None:
-    """Refuse YAML whose aliases expand beyond reason (alias bombs), cycles, and deep nesting."""
+    """Refuse YAML whose aliases expand beyond reason (alias bombs) and deep nesting. (Recursive
+    aliases never get here: the constructor refuses them.)"""
     sizes: dict[int, int] = {}
-    pending: set[int] = set()
 
     def measure(node: Any, depth: int) -> int:
         if not isinstance(node, (dict, list)):
@@ -79,19 +98,13 @@ def _check_shape(data: Any, path: Path) -> None:
         if depth > MAX_DEPTH:
             raise InputError(path, f"nested more than {MAX_DEPTH} levels deep")
         key = id(node)
-        if key in sizes:
-            return sizes[key]
-        if key in pending:
-            raise InputError(path, "a YAML alias refers to itself (recursive document)")
-        pending.add(key)
-        children = node.values() if isinstance(node, dict) else node
-        total = 1 + sum(measure(child, depth + 1) for child in children)
-        if total > MAX_YAML_NODES:
-            raise InputError(path, f"the document expands to more than {MAX_YAML_NODES:,} values "
-                                   "(YAML aliases used as an alias bomb?)")
-        pending.discard(key)
-        sizes[key] = total
-        return total
+        if key not in sizes:
+            children = node.values() if isinstance(node, dict) else node
+            sizes[key] = 1 + sum(measure(child, depth + 1) for child in children)
+            if sizes[key] > MAX_YAML_NODES:
+                raise InputError(path, f"the document expands to more than {MAX_YAML_NODES:,} values "
+                                       "(YAML aliases used as an alias bomb?)")
+        return sizes[key]
 
     measure(data, 0)
 
