@@ -91,15 +91,17 @@ ADMIN_MANAGED_POLICIES = ("AdministratorAccess", "PowerUserAccess", "IAMFullAcce
 
 # ---------------------------------------------------------------- helpers
 
-def candidate_statements(r, paths: Iterable[str]) -> Iterator[Statement | Outcome]:
-    """Statements that allow, or may allow (effect unknown), from the documents at `paths`;
-    an unreadable document comes as an unverifiable outcome."""
+def allow_statements(r, paths: Iterable[str]) -> tuple[list[Statement], list[Outcome]]:
+    """The statements that allow, or may allow (effect unknown), in the documents at `paths`,
+    and an unverifiable outcome for each document that cannot be read."""
+    statements, unreadable = [], []
     for path in paths:
         for s in policy_statements(r, path):
             if isinstance(s, tuple):
-                yield unverifiable(s[0], f"the policy cannot be read: {s[1].reason}")
+                unreadable.append(unverifiable(s[0], f"the policy cannot be read: {s[1].reason}"))
             elif s.allows or isinstance(s.effect, Unknown):
-                yield s
+                statements.append(s)
+    return statements, unreadable
 
 
 def judge(s: Statement, bad: bool | Unknown, path: str, message: str) -> Iterator[Outcome]:
@@ -178,10 +180,9 @@ def granted_actions(s: Statement) -> list:
       remediation="Grant the actions the code uses, e.g. bucket.grant_read(fn) or\n"
                   "iam.PolicyStatement(actions=['s3:GetObject'], resources=[bucket.arn_for_objects('*')])")
 def iam_no_wildcard_action(r, t):
-    for s in candidate_statements(r, IDENTITY_POLICIES[r.type]):
-        if isinstance(s, Outcome):
-            yield s
-            continue
+    statements, unreadable = allow_statements(r, IDENTITY_POLICIES[r.type])
+    yield from unreadable
+    for s in statements:
         for action in granted_actions(s):
             if isinstance(action, Unknown):
                 yield from judge(s, action, f"{s.path}/Action", "an action of the statement cannot be known")
@@ -198,10 +199,9 @@ def iam_no_wildcard_action(r, t):
       remediation="Replace NotAction/NotResource with the explicit Action/Resource lists the "
                   "principal needs; keep NotAction only in Deny statements.")
 def iam_no_not_action(r, t):
-    for s in candidate_statements(r, ALL_POLICIES[r.type]):
-        if isinstance(s, Outcome):
-            yield s
-            continue
+    statements, unreadable = allow_statements(r, ALL_POLICIES[r.type])
+    yield from unreadable
+    for s in statements:
         for key, present in (("NotAction", s.not_actions), ("NotResource", s.not_resources),
                              ("NotPrincipal", s.not_principals)):
             if present is not None:
@@ -220,10 +220,9 @@ def iam_no_not_action(r, t):
       remediation="Scope the statement to the resources it acts on, e.g.\n"
                   "iam.PolicyStatement(actions=['sqs:SendMessage'], resources=[queue.queue_arn])")
 def iam_no_wildcard_resource_write(r, t):
-    for s in candidate_statements(r, IDENTITY_POLICIES[r.type]):
-        if isinstance(s, Outcome):
-            yield s
-            continue
+    statements, unreadable = allow_statements(r, IDENTITY_POLICIES[r.type])
+    yield from unreadable
+    for s in statements:
         if s.actions is None:
             continue  # NotAction: DP-IamNoNotAction
         writes = []
@@ -256,10 +255,9 @@ def iam_no_wildcard_resource_write(r, t):
       remediation="iam.PolicyStatement(actions=['iam:PassRole'], resources=[task_role.role_arn],\n"
                   "    conditions={'StringEquals': {'iam:PassedToService': 'ecs-tasks.amazonaws.com'}})")
 def iam_no_pass_role_wildcard(r, t):
-    for s in candidate_statements(r, IDENTITY_POLICIES[r.type]):
-        if isinstance(s, Outcome):
-            yield s
-            continue
+    statements, unreadable = allow_statements(r, IDENTITY_POLICIES[r.type])
+    yield from unreadable
+    for s in statements:
         if s.actions is not None:
             actions = granted_actions(s)
             unknown = next((a for a in actions if isinstance(a, Unknown)), None)
@@ -316,9 +314,8 @@ def iam_no_admin_managed_policy(r, t):
                   "{'token.actions.githubusercontent.com:sub': 'repo:org/repo:*'}})")
 def iam_trust_no_wildcard_principal(r, t):
     yield from public_statements(r, "AssumeRolePolicyDocument")
-    for s in candidate_statements(r, ("AssumeRolePolicyDocument",)):
-        if isinstance(s, Outcome):
-            continue  # reported by public_statements
+    statements, _ = allow_statements(r, ("AssumeRolePolicyDocument",))  # unreadable: public_statements says so
+    for s in statements:
         federated = [value for kind, value in s.principals or () if kind == "Federated"]
         if not federated or isinstance(s.condition, Unknown):
             continue
@@ -421,10 +418,9 @@ def fine_grained_access_control(r) -> bool:
 def resource_policy_no_wildcard_principal(r, t):
     if fine_grained_access_control(r):
         return
-    for s in candidate_statements(r, RESOURCE_POLICIES[r.type]):
-        if isinstance(s, Outcome):
-            yield s
-            continue
+    statements, unreadable = allow_statements(r, RESOURCE_POLICIES[r.type])
+    yield from unreadable
+    for s in statements:
         for kind, value in s.principals or ():
             if isinstance(value, Unknown):
                 yield from judge(s, value, f"{s.path}/Principal", "a principal cannot be known")
