@@ -444,40 +444,54 @@ def wanted_forms(wanted: list) -> list[list[str]]:
 
 # ---------------------------------------------------------------- tags, keys, names
 
+def entry_values(owner: Resource, path: str, name: str, key_field: str = "Key",
+                 value_field: str = "Value") -> list:
+    """Every value that the entry called `name` may have in a list of {Key, Value}-like entries
+    at `path` (tags, load balancer attributes, parameter-group parameters), with ABSENT when
+    some variant does not set it: the list is missing, or the entry is only in some Fn::If
+    branches and no other entry sets it always."""
+    out: list = []
+    for _, entries in leaves(owner, path):
+        if entries is ABSENT or isinstance(entries, Unknown):
+            out.append(entries)
+            continue
+        if not isinstance(entries, list):
+            out.append(Unknown(f"{path} is not a list"))
+            continue
+        always = False
+        for item in entries:
+            branches = alternatives(item, owner.template)
+            matched = 0
+            for entry in branches:
+                if isinstance(entry, Unknown):
+                    out.append(entry)
+                elif isinstance(entry, dict):
+                    names = scalar_alternatives(entry.get(key_field), owner.template, 0)
+                    if name in names:
+                        matched += 1
+                        out.extend(alternatives(entry.get(value_field, ABSENT), owner.template))
+                    elif any(isinstance(n, Unknown) for n in names):
+                        out.append(Unknown(f"a {key_field} is chosen at deploy time"))
+            always = always or matched == len(branches)
+        if not always:
+            out.append(ABSENT)
+    return out
+
+
 def tag_values(r: Resource, key: str, path: str = "Tags") -> list:
     """Every value the tag `key` may have on the resource (ABSENT when not tagged). Tags come as
-    a list of {Key, Value} on most types and as a mapping on some (SSM, Glue, ...)."""
+    a list of {Key, Value} on most types and as a mapping on some (SSM, Backup, ...)."""
+    variants = leaves(r, path)
+    if not any(isinstance(tags, dict) for _, tags in variants):
+        return entry_values(r, path, key)
     out = []
-    for prop_path, tags in r.values(path):
-        if tags is ABSENT or isinstance(tags, Unknown):
-            out.append(tags)
-        elif isinstance(tags, dict):
+    for _, tags in variants:
+        if isinstance(tags, dict):
             out.extend(alternatives(tags.get(key, ABSENT), r.template))
-        elif isinstance(tags, list):
-            found = False
-            for item in tags:
-                branches = alternatives(item, r.template)
-                matched = 0
-                for tag in branches:
-                    if isinstance(tag, Unknown):
-                        out.append(tag)
-                    if not isinstance(tag, dict):
-                        continue
-                    names = scalar_alternatives(tag.get("Key"), r.template, 0)
-                    if key in names:
-                        matched += 1
-                        out.extend(alternatives(tag.get("Value", ABSENT), r.template))
-                    elif any(isinstance(n, Unknown) for n in names):
-                        out.append(Unknown("a tag key is chosen at deploy time"))
-                if matched:
-                    found = True
-                    if matched < len(branches):
-                        out.append(ABSENT)  # a Fn::If branch leaves the tag out
-            if not found:
-                out.append(ABSENT)
         else:
-            out.append(Unknown(f"{path} is neither a list nor a mapping"))
-    return out or [ABSENT]
+            out.append(tags if tags is ABSENT or isinstance(tags, Unknown)
+                       else Unknown(f"{path} is neither a list nor a mapping"))
+    return out
 
 
 AWS_MANAGED_KEY_ALIASES = ("alias/aws/",)

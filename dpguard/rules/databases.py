@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
-from ..engine.checks import first, follow, leaves, require, require_true
+from ..engine.checks import entry_values, first, follow, leaves, require, require_true
 from ..engine.findings import Outcome, unverifiable, violation
 from ..engine.values import ABSENT, Unknown, alternatives, as_bool, as_int, as_text, is_literal
 from . import rule
@@ -406,33 +406,7 @@ def aurora_force_ssl(r, t):
 def redshift_parameter(group, name: str) -> list:
     """Every value `name` may take in a Redshift parameter group (a list of {ParameterName,
     ParameterValue}); ABSENT when the group does not set it."""
-    out = []
-    for _, params in leaves(group, "Parameters"):
-        if params is ABSENT:
-            out.append(ABSENT)
-        elif isinstance(params, Unknown):
-            out.append(params)
-        elif not isinstance(params, list):
-            out.append(Unknown("Parameters is not a list"))
-        else:
-            everywhere = False
-            for item in params:
-                entries = alternatives(item, group.template)
-                matched = 0
-                for entry in entries:
-                    if isinstance(entry, Unknown):
-                        out.append(entry)
-                    elif isinstance(entry, dict):
-                        names = alternatives(entry.get("ParameterName"), group.template)
-                        if name in names:
-                            matched += 1
-                            out.extend(alternatives(entry.get("ParameterValue", ABSENT), group.template))
-                        elif any(isinstance(n, Unknown) for n in names):
-                            out.append(Unknown("a parameter name is chosen at deploy time"))
-                everywhere = everywhere or matched == len(entries)
-            if not everywhere:
-                out.append(ABSENT)  # unset, or set only in some Fn::If branches
-    return out
+    return entry_values(group, "Parameters", name, "ParameterName", "ParameterValue")
 
 
 @rule("DP-RedshiftRequireSsl", clause=3, severity="error", types=[REDSHIFT],

@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 from typing import Any, Iterator
 
-from ..engine.checks import (follow, is_set, nested_values, require, require_true,
+from ..engine.checks import (entry_values, follow, is_set, require, require_true,
                              resource_targets)
 from ..engine.findings import Outcome, unverifiable, violation
-from ..engine.values import ABSENT, ResRef, Unknown, alternatives, as_bool, as_text, is_literal
+from ..engine.values import ABSENT, ResRef, Unknown, as_bool, as_text, is_literal
 from . import rule
 from .governance import DATA_STORES
 from .s3 import PUBLIC_ACCESS_BLOCK_FLAGS
@@ -179,31 +179,6 @@ def cloudtrail_bucket_protected(r, t):
 
 # ---------------------------------------------------------------- access logs at the edge
 
-def _load_balancer_attribute(r, key: str) -> list:
-    """Every value the load balancer attribute `key` may have (ABSENT when not set)."""
-    out: list = []
-    for _, attributes in r.values("LoadBalancerAttributes"):
-        if attributes is ABSENT or isinstance(attributes, Unknown):
-            out.append(attributes)
-            continue
-        if not isinstance(attributes, list):
-            out.append(Unknown("LoadBalancerAttributes is not a list"))
-            continue
-        found: list = []
-        for item in attributes:
-            for entry in alternatives(item, r.template):
-                if isinstance(entry, Unknown):
-                    found.append(entry)
-                elif isinstance(entry, dict):
-                    keys = nested_values(entry, r.template, "Key")
-                    if key in keys:
-                        found.extend(nested_values(entry, r.template, "Value"))
-                    elif any(isinstance(k, Unknown) for k in keys):
-                        found.append(Unknown("an attribute key is chosen at deploy time"))
-        out.extend(found or [ABSENT])
-    return out
-
-
 @rule("DP-ElbAccessLogs", clause=9, severity="error", types=[LOAD_BALANCER, CLASSIC_LB],
       title="Load balancers write access logs",
       rationale="Clause 9: logs of access to applications, to detect and investigate security "
@@ -219,7 +194,7 @@ def elb_access_logs(r, t):
     if types and all(v == "gateway" for v in types):
         return
     outcomes = []
-    for value in _load_balancer_attribute(r, "access_logs.s3.enabled"):
+    for value in entry_values(r, "LoadBalancerAttributes", "access_logs.s3.enabled"):
         if isinstance(value, Unknown):
             outcomes.append(unverifiable("Properties/LoadBalancerAttributes",
                                          f"cannot tell whether access logs are on: {value.reason}"))
