@@ -60,24 +60,14 @@ def load_config(path: str | None, args: argparse.Namespace):
         if not isinstance(data, dict):
             raise InputError(path, "the configuration must be a mapping")
         settings = dict(data)
-    known = {"unverifiable", "trust_parameter_defaults", "disabled_rules", "allowed_ingress"}
-    unknown = set(settings) - known
-    if unknown:
-        raise InputError(path, f"unknown setting(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}")
     if args.unverifiable:
         settings["unverifiable"] = args.unverifiable
     if args.trust_parameter_defaults:
         settings["trust_parameter_defaults"] = True
-    settings["disabled_rules"] = frozenset(settings.get("disabled_rules") or ()) | set(args.skip_rule)
-    if settings.get("unverifiable", "fail") not in ("fail", "warn"):
-        raise InputError(path, "unverifiable must be 'fail' or 'warn'")
-    allowed = settings.get("allowed_ingress") or []
-    if not isinstance(allowed, list) or not all(
-            isinstance(a, dict) and isinstance(a.get("ports"), list) and isinstance(a.get("resources"), list)
-            for a in allowed):
-        raise InputError(path, "allowed_ingress must be a list of {ports: [...], resources: [...]}")
-    settings["allowed_ingress"] = tuple(allowed)
-    return Config(**settings)
+    if args.skip_rule:
+        disabled = settings.get("disabled_rules") or []
+        settings["disabled_rules"] = list(disabled) + args.skip_rule if isinstance(disabled, list) else disabled
+    return Config.from_settings(settings, path or "--config")
 
 
 def write(text: str, output: str | None) -> None:

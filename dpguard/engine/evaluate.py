@@ -2,15 +2,19 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from ..rules import Rule, catalogue
+from .loader import InputError
 from .findings import ACKNOWLEDGED, UNVERIFIABLE, VIOLATION, Acknowledgment, Finding, Outcome
 from .template import App, Resource, Template
 
 MIN_REASON_LENGTH = 10  # as cdk-nag asks of its suppressions
+ACK_DOES_NOT_HOLD = " (the acknowledgment does not hold: "
+EXPIRES_IN_REASON = re.compile(r"\(expires (\S+)\)")
 
 
 @dataclass
@@ -24,6 +28,33 @@ class Config:
     # resources match logical ids or construct paths (glob).
     allowed_ingress: tuple = ()
     today: dt.date = field(default_factory=dt.date.today)
+
+    SETTINGS = ("unverifiable", "trust_parameter_defaults", "disabled_rules", "allowed_ingress")
+
+    @classmethod
+    def from_settings(cls, settings: dict, source: str) -> "Config":
+        """A Config from user settings (a --config file, cdk.json context, enforce() options),
+        checked: a bad setting is an InputError naming `source`, never a silent default."""
+        unknown = set(settings) - set(cls.SETTINGS)
+        if unknown:
+            raise InputError(source, f"unknown setting(s) {', '.join(sorted(unknown))}; "
+                                     f"known: {', '.join(cls.SETTINGS)}")
+        out = dict(settings)
+        if out.get("unverifiable", "fail") not in ("fail", "warn"):
+            raise InputError(source, "unverifiable must be 'fail' or 'warn'")
+        if not isinstance(out.get("trust_parameter_defaults", False), bool):
+            raise InputError(source, "trust_parameter_defaults must be true or false")
+        disabled = out.get("disabled_rules") or ()
+        if isinstance(disabled, str) or not all(isinstance(d, str) for d in disabled):
+            raise InputError(source, "disabled_rules must be a list of rule ids")
+        out["disabled_rules"] = frozenset(disabled)
+        allowed = out.get("allowed_ingress") or []
+        if not isinstance(allowed, list) or not all(
+                isinstance(a, dict) and isinstance(a.get("ports"), list) and isinstance(a.get("resources"), list)
+                for a in allowed):
+            raise InputError(source, "allowed_ingress must be a list of {ports: [...], resources: [...]}")
+        out["allowed_ingress"] = tuple(allowed)
+        return cls(**out)
 
 
 @dataclass
@@ -94,7 +125,7 @@ def evaluate(app: App, config: Config | None = None, rules: Iterable[Rule] | Non
         if rule.scope == "app" and app.templates:
             findings.extend(_scoped(rule, _run(rule, app), app.templates[0], config, counts))
 
-    unused = _apply_acknowledgments(app, findings, config.today)
+    unused = _apply_acknowledgments(app, findings, rules, config.today)
     findings.sort(key=lambda f: (f.template, f.logical_id or "", f.clause, f.rule_id, f.property_path))
     return Report(findings, app.templates, dict(counts), unused, rules)
 
@@ -157,10 +188,24 @@ def _finding(rule: Rule, o: Outcome, tpl: Template, r: Resource | None, config: 
 # ---------------------------------------------------------------- acknowledgments
 
 def _acknowledgments(metadata: dict) -> list[dict]:
-    """The {id, reason, expires} entries cdk-nag writes under Metadata.cdk_nag.rules_to_suppress."""
+    """The {id, reason, expires} entries under Metadata.cdk_nag.rules_to_suppress, as cdk-nag
+    writes them (and as CDK's Validations.acknowledge() lands there through enforce()): ids
+    `DP-X` or `dpguard::DP-X`; an expiry either as `expires` or, as dpguard.acknowledge()
+    writes it, `(expires YYYY-MM-DD)` in the reason."""
     block = metadata.get("cdk_nag")
     entries = block.get("rules_to_suppress") if isinstance(block, dict) else None
-    return [e for e in entries if isinstance(e, dict)] if isinstance(entries, list) else []
+    out = []
+    for e in entries if isinstance(entries, list) else ():
+        if not isinstance(e, dict):
+            continue
+        e = dict(e)
+        if isinstance(e.get("id"), str):
+            e["id"] = e["id"].removeprefix("dpguard::")
+        if e.get("expires") is None and isinstance(e.get("reason"), str):
+            match = EXPIRES_IN_REASON.search(e["reason"])
+            e["expires"] = match.group(1) if match else None
+        out.append(e)
+    return out
 
 
 def _problem(entry: dict, today: dt.date) -> str | None:
@@ -180,13 +225,16 @@ def _problem(entry: dict, today: dt.date) -> str | None:
     return None
 
 
-def _apply_acknowledgments(app: App, findings: list[Finding], today: dt.date) -> list[Acknowledgment]:
+def _apply_acknowledgments(app: App, findings: list[Finding], rules: list[Rule],
+                           today: dt.date) -> list[Acknowledgment]:
     entries: dict[tuple[str, str | None], list[dict]] = {}
+    resource_types: dict[tuple[str, str], str] = {}
     for tpl in app.templates:
         entries[(tpl.path, None)] = _acknowledgments(tpl.metadata)
         for r in tpl.resources.values():
             if not r.problem:
                 entries[(tpl.path, r.logical_id)] = _acknowledgments(r.metadata)
+                resource_types[(tpl.path, r.logical_id)] = r.type
     used: set[int] = set()
     for f in findings:
         if not f.fails:
@@ -199,17 +247,23 @@ def _apply_acknowledgments(app: App, findings: list[Finding], today: dt.date) ->
             used.add(id(entry))
             problem = _problem(entry, today)
             if problem:
-                f.message += f" (the acknowledgment does not hold: {problem})"
+                f.message += f"{ACK_DOES_NOT_HOLD}{problem})"
             else:
                 f.status = ACKNOWLEDGED
                 expires = entry.get("expires")
                 f.acknowledgment = {"reason": entry["reason"].strip(),
                                     "expires": str(expires) if expires is not None else None}
             break
+    # CDK copies an acknowledgment made on a construct to every resource under it: one on a
+    # resource its rule never judges (a queue's policy, for a queue rule) is not "unused".
+    judged_types = {r.rule_id: set(r.resource_types) for r in rules if r.scope == "resource"}
     unused = []
     for (template, logical_id), items in entries.items():
+        rtype = resource_types.get((template, logical_id))
         for e in items:
             rule_id = e.get("id")
+            if rule_id in judged_types and rtype is not None and rtype not in judged_types[rule_id]:
+                continue
             if id(e) not in used and isinstance(rule_id, str) and rule_id.startswith("DP-"):
                 unused.append(Acknowledgment(rule_id, str(e.get("reason") or ""),
                                              str(e["expires"]) if e.get("expires") else None,

@@ -210,17 +210,20 @@ def _construct_paths(directory: Path, artifact: dict) -> dict[str, str]:
     return paths
 
 
-def _load_assembly(app: App, directory: Path, assets: dict[str, Path]) -> None:
-    """Add every stack of the assembly, then its nested-stack templates, and note where CDK's
-    asset manifests say each uploaded file comes from (to link nested stacks to parents)."""
+def _load_assembly(app: App, directory: Path, assets: dict[str, Path], only: set[Path] | None = None) -> None:
+    """Add every stack of the assembly (or `only` those templates), then their nested-stack
+    templates, and note where CDK's asset manifests say each uploaded file comes from (to link
+    nested stacks to parents)."""
     seen: list[Path] = []
     paths: dict[Path, dict[str, str]] = {}  # folder -> construct paths of its stacks
     added = []
     for template_file, stack, construct_paths in _assembly_stacks(directory):
+        if only is not None and template_file.resolve() not in only:
+            continue
         added.append(app.add(str(template_file), check_template(parse_file(template_file), template_file), stack))
         paths.setdefault(template_file.parent, {}).update(construct_paths)
         seen.append(template_file)
-    for folder in {p.parent for p in seen} | {directory}:
+    for folder in {p.parent for p in seen} | ({directory} if only is None else set()):
         assets.update(_asset_sources(folder))
         for template_file in sorted(folder.glob("*.nested.template.json")):
             if template_file not in seen:
@@ -311,6 +314,23 @@ def load(paths: list[str], trust_parameter_defaults: bool = False) -> tuple[App,
     return app, errors
 
 
+def load_stack_templates(template_files: list[str], trust_parameter_defaults: bool = False) -> App:
+    """Load the given stack templates of one cloud assembly being synthesized (what CDK hands a
+    validation plugin), with the nested-stack templates beside them, which CDK does not list."""
+    app = App(trust_parameter_defaults=trust_parameter_defaults)
+    if not template_files:
+        return app
+    wanted = {Path(p).resolve() for p in template_files}
+    root = Path(os.path.commonpath([str(p.parent) for p in wanted]))
+    assets: dict[str, Path] = {}
+    if (root / "manifest.json").is_file():
+        _load_assembly(app, root, assets, only=wanted)
+    for path in sorted(wanted - {Path(t.path).resolve() for t in app.templates}):
+        app.add(str(path), check_template(parse_file(path), path), _stack_name(path))  # not in a manifest
+    _link_nested_stacks(app, assets)
+    return app
+
+
 def _stack_name(path: Path) -> str:
     name = path.name
     for suffix in (".template.json", ".template.yaml", ".template.yml") + TEMPLATE_SUFFIXES:
@@ -351,4 +371,4 @@ def _load_directory(app: App, directory: Path, assets: dict[str, Path]) -> list[
     return errors
 
 
-__all__ = ["InputError", "load", "parse_file", "CfnYamlLoader", "Template"]
+__all__ = ["InputError", "load", "load_stack_templates", "parse_file", "CfnYamlLoader", "Template"]

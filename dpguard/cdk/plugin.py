@@ -1,0 +1,86 @@
+"""dpguard as a CDK policy-validation plugin: CDK calls `validate` once per synth with the paths
+of every stack template; the engine reads them (and the nested-stack templates beside them) in
+Python and answers with one report. No per-resource callbacks cross the jsii bridge."""
+from __future__ import annotations
+
+from collections import defaultdict
+
+import aws_cdk as cdk
+import jsii
+
+from .. import __version__
+from ..engine import Config, evaluate
+from ..engine.evaluate import ACK_DOES_NOT_HOLD
+from ..engine.findings import ACKNOWLEDGED, Finding
+from ..engine.loader import InputError, load_stack_templates
+from ..rules import catalogue
+
+PLUGIN_NAME = "dpguard"  # CDK prefixes rule ids with it: acknowledge "dpguard::DP-..."
+
+
+def cdk_location(property_path: str) -> str:
+    """Our `Properties/A/0/B` as CDK's `Properties.A.0.B`."""
+    return property_path.replace("/", ".") if property_path else ""
+
+
+@jsii.implements(cdk.IPolicyValidationPlugin)
+class DpguardPlugin:
+    def __init__(self, config: Config | None = None) -> None:
+        self.config = config or Config()
+        self.last_report = None  # the engine's report of the last synth, for dpguard.testing
+
+    @property
+    def name(self) -> str:
+        return PLUGIN_NAME
+
+    @property
+    def version(self) -> str:
+        return __version__
+
+    @property
+    def rule_ids(self) -> list[str]:
+        return [r.rule_id for r in catalogue() if r.rule_id not in self.config.disabled_rules]
+
+    def validate(self, context: cdk.IPolicyValidationContext) -> cdk.PolicyValidationPluginReport:
+        try:
+            app = load_stack_templates(list(context.template_paths),
+                                       trust_parameter_defaults=self.config.trust_parameter_defaults)
+        except InputError as e:  # fail closed: a template we cannot read is never passed
+            return cdk.PolicyValidationPluginReport(success=False, violations=[], metadata={"error": str(e)})
+        report = evaluate(app, self.config)
+        self.last_report = report
+        return cdk.PolicyValidationPluginReport(
+            success=not report.failing(), plugin_version=__version__,
+            violations=violations(report.findings, report.failing()),
+            metadata={"templates": str(len(app.templates)), "resources": str(report.resources),
+                      "rules": str(len(report.rules))})
+
+
+def violations(findings: list[Finding], failing: list[Finding]) -> list[cdk.PolicyViolation]:
+    """CDK violations: a rule's findings on one resource become one entry (the four Block Public
+    Access flags are one problem to fix), and resources with the same problem share a violation.
+
+    Findings that fail synth are errors; warnings stay warnings. A finding whose acknowledgment
+    in the template does not hold (no reason, expired) is reported as `fatal`, the one severity
+    CDK never lets an acknowledgment hide: the template itself says why it must not pass."""
+    failing_ids = {id(f) for f in failing}
+    per_resource: dict[tuple, list[Finding]] = defaultdict(list)
+    for f in findings:
+        if f.status == ACKNOWLEDGED:
+            continue  # acknowledged in the template itself (e.g. a CfnInclude'd template)
+        severity = "error" if id(f) in failing_ids else "warning"
+        if ACK_DOES_NOT_HOLD in f.message:
+            severity = "fatal"
+        per_resource[(f.rule_id, f.status, severity, f.template, f.logical_id)].append(f)
+    shared: dict[tuple, list[cdk.PolicyViolatingResource]] = defaultdict(list)
+    for (rule_id, status, severity, template, logical_id), group in per_resource.items():
+        first = group[0]
+        message = "; ".join(dict.fromkeys(f.message for f in group))
+        kind = "" if status == "violation" else f" ({status})"
+        shared[(rule_id, first.clause, severity, f"{rule_id} (clause {first.clause}){kind}: {message}",
+                first.remediation)].append(cdk.PolicyViolatingResource(
+                    resource_logical_id=logical_id or "", template_path=template,
+                    locations=list(dict.fromkeys(cdk_location(f.property_path) for f in group))))
+    return [cdk.PolicyViolation(rule_name=rule_id, description=description, fix=fix, severity=severity,
+                                rule_metadata={"clause": str(clause)}, violating_resources=resources)
+            for (rule_id, clause, severity, description, fix), resources in shared.items()]
