@@ -15,3 +15,9 @@ def acknowledge(scope, rule_id, reason, **options):
     """See dpguard.cdk.acknowledge: acknowledge one rule on a construct, with a reason."""
     from .cdk import acknowledge as _acknowledge
     return _acknowledge(scope, rule_id, reason, **options)
+
+
+def synth(app):
+    """See dpguard.cdk.synth: app.synth() that ends a policy failure with one line, exit 1."""
+    from .cdk import synth as _synth
+    return _synth(app)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import sys
 
 import aws_cdk as cdk
 import cdk_nag
@@ -101,11 +102,30 @@ def acknowledge(scope: IConstruct, rule_id: str, reason: str, *, expires: str | 
         except ValueError:
             raise PolicyError(f"acknowledge {rule_id} at {path}: expires {expires!r} is not a "
                               f"YYYY-MM-DD date") from None
-        if day < (today or dt.date.today()):
+        text += f" (expires {day.isoformat()})"
+        if day < (today or dt.date.today()) and not rule_id.startswith(f"{PLUGIN_NAME}::"):
+            # Another plugin's violation would be hidden by CDK: do not acknowledge it at all.
+            # dpguard's own is recorded, and its plugin reports the violation as fatal, which
+            # no acknowledgment hides, with the expiry in the message.
             cdk.Annotations.of(scope).add_warning_v2(
                 "dpguard:acknowledgment-expired",
                 f"The acknowledgment of {rule_id} expired on {day.isoformat()}: the rule applies again.")
             return
-        text += f" (expires {day.isoformat()})"
     cdk.Validations.of(scope).acknowledge(cdk.Acknowledgment(id=rule_id, reason=text))
 
+
+
+def synth(app: cdk.App) -> None:
+    """app.synth(), ending a failed policy validation with one line and exit code 1 instead of
+    a jsii traceback. CDK has already printed the report (construct path, rule, clause, fix)."""
+    try:
+        app.synth()
+    except RuntimeError as e:
+        message = str(e).removeprefix("ValidationFailed: ")
+        if not str(e).startswith("ValidationFailed"):
+            raise
+        if "\n" in message:  # in-memory mode: the report travels in the exception
+            print(message, file=sys.stderr)
+        print(f"dpguard: synth failed: policy violations above ({message.splitlines()[-1].strip()})",
+              file=sys.stderr)
+        sys.exit(1)

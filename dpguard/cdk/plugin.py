@@ -60,16 +60,20 @@ def violations(findings: list[Finding], failing: list[Finding]) -> list[cdk.Poli
     """CDK violations: a rule's findings on one resource become one entry (the four Block Public
     Access flags are one problem to fix), and resources with the same problem share a violation.
 
-    Findings that fail synth are errors; warnings stay warnings. A finding whose acknowledgment
+    Findings that fail synth are errors; warnings stay warnings; acknowledged ones are info. A
+    finding whose acknowledgment
     in the template does not hold (no reason, expired) is reported as `fatal`, the one severity
     CDK never lets an acknowledgment hide: the template itself says why it must not pass."""
     failing_ids = {id(f) for f in failing}
     per_resource: dict[tuple, list[Finding]] = defaultdict(list)
     for f in findings:
-        if f.status == ACKNOWLEDGED:
-            continue  # acknowledged in the template itself (e.g. a CfnInclude'd template)
         severity = "error" if id(f) in failing_ids else "warning"
-        if ACK_DOES_NOT_HOLD in f.message:
+        if f.status == ACKNOWLEDGED:
+            # Acknowledged in template metadata: CDK's own acknowledgments land there (copied by
+            # enforce's aspect), so CDK matches this one again and files it, with its reason,
+            # under suppressedViolations; one written in an included template stays as info.
+            severity = "info"
+        elif ACK_DOES_NOT_HOLD in f.message:
             severity = "fatal"
         per_resource[(f.rule_id, f.status, severity, f.template, f.logical_id)].append(f)
     shared: dict[tuple, list[cdk.PolicyViolatingResource]] = defaultdict(list)
@@ -77,6 +81,8 @@ def violations(findings: list[Finding], failing: list[Finding]) -> list[cdk.Poli
         first = group[0]
         message = "; ".join(dict.fromkeys(f.message for f in group))
         kind = "" if status == "violation" else f" ({status})"
+        if status == ACKNOWLEDGED:
+            message += f" (acknowledged: {first.acknowledgment['reason']})"
         shared[(rule_id, first.clause, severity, f"{rule_id} (clause {first.clause}){kind}: {message}",
                 first.remediation)].append(cdk.PolicyViolatingResource(
                     resource_logical_id=logical_id or "", template_path=template,

@@ -1,0 +1,307 @@
+"""dpguard.enforce(): `cdk synth` fails on a violation anywhere, naming rule, clause, construct
+path and fix; acknowledgments pass only with a reason and before their expiry.
+
+Every test synthesizes a small real CDK app in-process (aws-cdk-lib through jsii), as
+`cdk synth` would run it."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+
+cdk = pytest.importorskip("aws_cdk")
+from aws_cdk import aws_cloudwatch as cw  # noqa: E402
+from aws_cdk import aws_cloudwatch_actions as cw_actions  # noqa: E402
+from aws_cdk import aws_cognito as cognito  # noqa: E402
+from aws_cdk import aws_ec2 as ec2  # noqa: E402
+from aws_cdk import aws_iam as iam  # noqa: E402
+from aws_cdk import aws_kms as kms  # noqa: E402
+from aws_cdk import aws_logs as logs  # noqa: E402
+from aws_cdk import aws_s3 as s3  # noqa: E402
+from aws_cdk import aws_sns as sns  # noqa: E402
+from aws_cdk import aws_sqs as sqs  # noqa: E402
+from aws_cdk import cloudformation_include as cfn_inc  # noqa: E402
+
+import dpguard  # noqa: E402
+from dpguard.cdk import PolicyError  # noqa: E402
+from dpguard.testing import assert_compliant, policy_findings  # noqa: E402
+
+DATA = Path(__file__).parent / "data" / "cdk"
+
+
+def data_stack(scope, construct_id: str) -> cdk.Stack:
+    """A small stack that complies with every dpguard rule: an encrypted, TLS-only, tagged
+    queue, and an alarm that notifies an encrypted topic (the clause 4 alert path)."""
+    stack = cdk.Stack(scope, construct_id)
+    key = kms.Key(stack, "Key", enable_key_rotation=True)
+    queue = sqs.Queue(stack, "Jobs", enforce_ssl=True, encryption=sqs.QueueEncryption.KMS,
+                      encryption_master_key=key)
+    cdk.Tags.of(queue).add("data-classification", "confidential")
+    cdk.Tags.of(queue).add("data-owner", "jobs-team")
+    alerts = sns.Topic(stack, "Alerts", master_key=key, enforce_ssl=True)
+    alarm = cw.Alarm(stack, "Backlog", metric=queue.metric_approximate_number_of_messages_visible(),
+                     threshold=1000, evaluation_periods=1)
+    alarm.add_alarm_action(cw_actions.SnsAction(alerts))
+    return stack
+
+
+def synth(app: cdk.App) -> str | None:
+    """The validation report CDK raised, or None when synth passed."""
+    try:
+        app.synth()
+    except RuntimeError as e:
+        assert "ValidationFailed" in str(e), e
+        return str(e)
+    return None
+
+
+def report(app: cdk.App) -> dict:
+    return json.loads((Path(app.outdir) / "validation-report.json").read_text())
+
+
+def dpguard_report(app: cdk.App) -> dict:
+    return next(p for p in report(app)["pluginReports"] if p["pluginName"] == "dpguard")
+
+
+@pytest.fixture
+def app(tmp_path):
+    return cdk.App(outdir=str(tmp_path / "cdk.out"))
+
+
+def test_a_compliant_app_synthesizes(app):
+    data_stack(app, "Orders")
+    dpguard.enforce(app, packs=[])
+    assert synth(app) is None
+    assert dpguard_report(app)["conclusion"] == "success"
+    assert_compliant(app)
+
+
+# One app per rule family: (rule, clause, what breaks it).
+def open_ssh(stack):
+    vpc = ec2.Vpc(stack, "Vpc", max_azs=2, nat_gateways=0, subnet_configuration=[
+        ec2.SubnetConfiguration(name="data", subnet_type=ec2.SubnetType.PRIVATE_ISOLATED)])
+    sg = ec2.SecurityGroup(stack, "Bastion", vpc=vpc)
+    sg.add_ingress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(22))
+    return "Bastion"
+
+
+def password_client(stack):
+    pool = cognito.UserPool(stack, "Users")
+    pool.add_client("Web", auth_flows=cognito.AuthFlow(user_password=True))
+    return "Users/Web"
+
+
+def plaintext_queue(stack):
+    sqs.Queue(stack, "Plain", enforce_ssl=True)
+    return "Plain"
+
+
+def bucket_without_tls(stack):
+    s3.Bucket(stack, "Reports", enforce_ssl=False)
+    return "Reports"
+
+
+def unrotated_key(stack):
+    kms.Key(stack, "Unrotated", enable_key_rotation=False)
+    return "Unrotated"
+
+
+def admin_role(stack):
+    role = iam.Role(stack, "Deployer", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
+    role.add_to_policy(iam.PolicyStatement(actions=["*"], resources=["*"]))
+    return "Deployer"
+
+
+def log_group_forever(stack):
+    logs.LogGroup(stack, "AppLogs", retention=logs.RetentionDays.INFINITE)
+    return "AppLogs"
+
+
+FAMILIES = [
+    ("DP-SgOpenIngress", 1, open_ssh),
+    ("DP-CognitoNoPasswordFlows", 2, password_client),
+    ("DP-S3TlsOnly", 3, bucket_without_tls),
+    ("DP-SqsEncrypted", 7, plaintext_queue),
+    ("DP-KmsKeyRotation", 7, unrotated_key),
+    ("DP-IamNoWildcardAction", 8, admin_role),
+    ("DP-LogGroupRetention", 9, log_group_forever),
+]
+
+
+@pytest.mark.parametrize("rule_id, clause, breaks", FAMILIES, ids=[f[0] for f in FAMILIES])
+def test_a_violation_fails_synth_naming_rule_clause_path_and_fix(app, rule_id, clause, breaks):
+    stack = data_stack(app, "Orders")
+    construct = breaks(stack)
+    dpguard.enforce(app, packs=[])
+    message = synth(app)
+    assert message is not None, f"{rule_id}: synth passed"
+    assert f"{rule_id} (clause {clause})" in message
+    assert f"Orders/{construct}" in message
+    assert f"Acknowledge with 'dpguard::{rule_id}'" in message
+    violation = next(v for v in dpguard_report(app)["violations"] if v["ruleName"] == rule_id)
+    assert violation["suggestedFix"]
+    assert violation["ruleMetadata"]["clause"] == str(clause)
+    assert any(c["constructPath"].startswith(f"Orders/{construct}") for c in violation["violatingConstructs"])
+
+
+def test_rule_ids_in_the_catalogue(app):
+    known = {r.rule_id for r in __import__("dpguard.rules", fromlist=["catalogue"]).catalogue()}
+    assert {f[0] for f in FAMILIES} <= known
+
+
+def test_an_escape_hatch_override_is_caught(app):
+    stack = data_stack(app, "Orders")
+    bucket = s3.Bucket(stack, "Archive", encryption=s3.BucketEncryption.KMS, enforce_ssl=True,
+                       block_public_access=s3.BlockPublicAccess.BLOCK_ALL)
+    bucket.node.default_child.add_property_override(
+        "PublicAccessBlockConfiguration.RestrictPublicBuckets", False)
+    dpguard.enforce(app, packs=[])
+    message = synth(app)
+    assert "DP-S3BlockPublicAccess (clause 1): RestrictPublicBuckets must be true" in message
+    assert "Orders/Archive/Resource" in message
+
+
+def test_a_violation_inside_a_nested_stack(app):
+    stack = data_stack(app, "Orders")
+    nested = cdk.NestedStack(stack, "Workers")
+    sqs.Queue(nested, "Plain", enforce_ssl=True)
+    dpguard.enforce(app, packs=[])
+    message = synth(app)
+    assert "DP-SqsEncrypted (clause 7)" in message
+    assert "Orders/Workers/Plain/Resource" in message
+
+
+def test_a_violation_inside_a_stage_enforced_at_the_app(app):
+    data_stack(app, "Orders")
+    stage = cdk.Stage(app, "Prod")
+    stack = data_stack(stage, "Billing")
+    kms.Key(stack, "Unrotated")
+    dpguard.enforce(app, packs=[])
+    message = synth(app)
+    assert "DP-KmsKeyRotation (clause 7)" in message
+    assert "Prod/Billing/Unrotated/Resource" in message
+
+
+def test_enforce_on_a_stage_alone(app):
+    data_stack(app, "Outside")
+    kms.Key(app.node.find_child("Outside"), "Unrotated")  # not under the stage: not judged
+    stage = cdk.Stage(app, "Prod")
+    data_stack(stage, "Billing")
+    dpguard.enforce(stage, packs=[])
+    assert synth(app) is None
+
+
+def test_a_violation_in_a_template_brought_in_with_cfn_include(app):
+    stack = data_stack(app, "Orders")
+    cfn_inc.CfnInclude(stack, "Legacy", template_file=str(DATA / "legacy-open-sg.yaml"))
+    dpguard.enforce(app, packs=[])
+    message = synth(app)
+    assert "DP-SgOpenIngress (clause 1)" in message
+    assert "Orders/Legacy/LegacySg" in message
+
+
+def test_an_acknowledged_violation_passes_and_is_in_the_report(app):
+    stack = data_stack(app, "Orders")
+    key = kms.Key(stack, "Unrotated")
+    dpguard.acknowledge(key, "DP-KmsKeyRotation", "imported key material cannot rotate automatically",
+                        ticket="SEC-101", expires="2099-12-31")
+    dpguard.enforce(app, packs=[])
+    assert synth(app) is None
+    suppressed = dpguard_report(app)["suppressedViolations"]
+    assert [s["ruleName"] for s in suppressed] == ["DP-KmsKeyRotation"]
+    assert suppressed[0]["acknowledgedAt"] == "Orders/Unrotated"
+    assert "imported key material" in suppressed[0]["reason"] and "SEC-101" in suppressed[0]["reason"]
+    # Copied into the template, so `dpguard scan cdk.out` sees the acknowledgment too.
+    template = json.loads((Path(app.outdir) / "Orders.template.json").read_text())
+    key_resource = next(r for r in template["Resources"].values() if r["Type"] == "AWS::KMS::Key"
+                        and "cdk_nag" in r.get("Metadata", {}))
+    assert key_resource["Metadata"]["cdk_nag"]["rules_to_suppress"][0]["id"] == "dpguard::DP-KmsKeyRotation"
+
+
+def test_an_expired_acknowledgment_fails_synth_again(app):
+    stack = data_stack(app, "Orders")
+    key = kms.Key(stack, "Unrotated")
+    dpguard.acknowledge(key, "DP-KmsKeyRotation", "imported key material cannot rotate automatically",
+                        expires=(dt.date.today() - dt.timedelta(days=1)).isoformat())
+    dpguard.enforce(app, packs=[])
+    message = synth(app)
+    assert "DP-KmsKeyRotation (clause 7)" in message
+    assert "the acknowledgment does not hold: it expired on" in message
+
+
+def test_an_acknowledgment_without_a_reason_is_refused(app):
+    stack = data_stack(app, "Orders")
+    with pytest.raises(PolicyError, match="give a specific reason"):
+        dpguard.acknowledge(stack, "DP-KmsKeyRotation", "ok")
+    with pytest.raises(PolicyError, match="not a dpguard rule"):
+        dpguard.acknowledge(stack, "DP-KmsKeyRotaton", "a typo in the rule id must not pass silently")
+
+
+def test_a_native_cdk_acknowledgment_with_a_useless_reason_still_fails(app):
+    stack = data_stack(app, "Orders")
+    key = kms.Key(stack, "Unrotated")
+    cdk.Validations.of(key).acknowledge(cdk.Acknowledgment(id="dpguard::DP-KmsKeyRotation", reason="ok"))
+    dpguard.enforce(app, packs=[])
+    message = synth(app)
+    assert "DP-KmsKeyRotation (clause 7)" in message
+    assert "the acknowledgment does not hold: it needs a reason" in message
+
+
+def test_cdk_nag_packs_run_beside_dpguard(app):
+    stack = data_stack(app, "Orders")
+    sqs.Queue(stack, "Plain", enforce_ssl=True)
+    dpguard.enforce(app)  # default packs: AwsSolutions
+    message = synth(app)
+    assert "DP-SqsEncrypted" in message and "AwsSolutions-SQS3" in message
+
+
+def test_options_override_cdk_json_context(tmp_path):
+    app = cdk.App(outdir=str(tmp_path), context={"dpguard": {"packs": ["AwsSolutions"],
+                                                             "disabled_rules": ["DP-KmsKeyRotation"]}})
+    stack = data_stack(app, "Orders")
+    kms.Key(stack, "Unrotated")
+    dpguard.enforce(app, packs=[])  # the context's rule switch holds; its packs are overridden
+    assert synth(app) is None
+    assert [p["pluginName"] for p in report(app)["pluginReports"]] == ["dpguard"]
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"packs": ["Nist"]}, "packs must be a list of"),
+    ({"unverifiable": "ignore"}, "unverifiable must be 'fail' or 'warn'"),
+    ({"colour": "red"}, "unknown option"),
+    ({"default_classification": "secret"}, "must be one of"),
+])
+def test_bad_options_are_one_line_errors(app, options, message):
+    with pytest.raises(PolicyError, match=message) as e:
+        dpguard.enforce(app, **options)
+    assert "\n" not in str(e.value)
+
+
+def test_default_tags_fill_in_only_what_is_missing(app):
+    stack = cdk.Stack(app, "Orders")
+    key = kms.Key(stack, "Key", enable_key_rotation=True)
+    sqs.Queue(stack, "Untagged", enforce_ssl=True, encryption_master_key=key)
+    tagged = sqs.Queue(stack, "Tagged", enforce_ssl=True, encryption_master_key=key)
+    cdk.Tags.of(tagged).add("data-classification", "restricted")
+    dpguard.enforce(app, packs=[], default_classification="confidential", default_owner="orders-team")
+    synth(app)
+    template = json.loads((Path(app.outdir) / "Orders.template.json").read_text())
+    tags = {lid: {t["Key"]: t["Value"] for t in r["Properties"].get("Tags", [])}
+            for lid, r in template["Resources"].items() if r["Type"] == "AWS::SQS::Queue"}
+    assert sorted(t["data-classification"] for t in tags.values()) == ["confidential", "restricted"]
+    assert {t["data-owner"] for t in tags.values()} == {"orders-team"}
+    key_tags = next(r for r in template["Resources"].values() if r["Type"] == "AWS::KMS::Key")
+    assert "Tags" not in key_tags["Properties"]  # only data stores are tagged
+
+
+def test_assert_compliant_lists_readable_findings(app):
+    stack = data_stack(app, "Orders")
+    sqs.Queue(stack, "Plain", enforce_ssl=True)
+    with pytest.raises(AssertionError) as e:
+        assert_compliant(stack)
+    text = str(e.value)
+    assert "DP-SqsEncrypted (clause 7) at Orders/Plain/Resource [Properties]" in text
+    assert "Fix: sqs.Queue(" in text
+    assert [f.rule_id for f in policy_findings(stack)].count("DP-SqsEncrypted") == 1
