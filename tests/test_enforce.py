@@ -7,26 +7,28 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
+import aws_cdk as cdk
 import pytest
+from aws_cdk import aws_cloudwatch as cw
+from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_cognito as cognito
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sqs as sqs
+from aws_cdk import cloudformation_include as cfn_inc
 
-cdk = pytest.importorskip("aws_cdk")
-from aws_cdk import aws_cloudwatch as cw  # noqa: E402
-from aws_cdk import aws_cloudwatch_actions as cw_actions  # noqa: E402
-from aws_cdk import aws_cognito as cognito  # noqa: E402
-from aws_cdk import aws_ec2 as ec2  # noqa: E402
-from aws_cdk import aws_iam as iam  # noqa: E402
-from aws_cdk import aws_kms as kms  # noqa: E402
-from aws_cdk import aws_logs as logs  # noqa: E402
-from aws_cdk import aws_s3 as s3  # noqa: E402
-from aws_cdk import aws_sns as sns  # noqa: E402
-from aws_cdk import aws_sqs as sqs  # noqa: E402
-from aws_cdk import cloudformation_include as cfn_inc  # noqa: E402
-
-import dpguard  # noqa: E402
-from dpguard.cdk import PolicyError  # noqa: E402
-from dpguard.testing import assert_compliant, policy_findings  # noqa: E402
+import dpguard
+from dpguard.cdk import PolicyError
+from dpguard.testing import assert_compliant, policy_findings
 
 DATA = Path(__file__).parent / "data" / "cdk"
 
@@ -305,3 +307,31 @@ def test_assert_compliant_lists_readable_findings(app):
     assert "DP-SqsEncrypted (clause 7) at Orders/Plain/Resource [Properties]" in text
     assert "Fix: sqs.Queue(" in text
     assert [f.rule_id for f in policy_findings(stack)].count("DP-SqsEncrypted") == 1
+
+
+def test_the_cdk_cli_fails_with_the_report_and_no_traceback(tmp_path):
+    """`cdk synth` as a developer runs it: the project's CLI, Node.js from the venv."""
+    root = Path(__file__).resolve().parent.parent
+    bin_dir = str(Path(sys.executable).parent)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}  # as a developer runs it
+    env.update(PATH=bin_dir + os.pathsep + os.environ["PATH"], CDK_DISABLE_VERSION_CHECK="1")
+    result = subprocess.run(
+        [str(root / "node_modules" / ".bin" / "cdk"), "synth", "--quiet", "--no-notices",
+         "--app", f"{sys.executable} {DATA / 'failing_app.py'}", "--output", str(tmp_path / "cdk.out")],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    assert "DP-SqsEncrypted (clause 7)" in output
+    # The stack is in a Stage, which `cdk synth` does not select: CDK's report leaves it out,
+    # dpguard's summary on stderr names it.
+    assert "DP-SqsEncrypted (clause 7) at Prod/Orders/Workers/Jobs/Resource: the queue" in output
+    assert "Traceback" not in output
+
+    result = subprocess.run(
+        [str(root / "node_modules" / ".bin" / "cdk"), "synth", "Prod/*", "--quiet", "--no-notices",
+         "--app", f"{sys.executable} {DATA / 'failing_app.py'}", "--output", str(tmp_path / "cdk.out")],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    assert "ERROR DP-SqsEncrypted (clause 7)" in output  # CDK's own report, with the fix
+    assert "Suggested fix: sqs.Queue(" in output

@@ -3,6 +3,7 @@ of every stack template; the engine reads them (and the nested-stack templates b
 Python and answers with one report. No per-resource callbacks cross the jsii bridge."""
 from __future__ import annotations
 
+import sys
 from collections import defaultdict
 
 import aws_cdk as cdk
@@ -49,11 +50,27 @@ class DpguardPlugin:
             return cdk.PolicyValidationPluginReport(success=False, violations=[], metadata={"error": str(e)})
         report = evaluate(app, self.config)
         self.last_report = report
+        summarize(report.failing())
         return cdk.PolicyValidationPluginReport(
             success=not report.failing(), plugin_version=__version__,
             violations=violations(report.findings, report.failing()),
             metadata={"templates": str(len(app.templates)), "resources": str(report.resources),
                       "rules": str(len(report.rules))})
+
+
+def summarize(failing: list[Finding], limit: int = 40) -> None:
+    """One line per failing finding on stderr. `cdk synth` shows only the selected stacks' part
+    of CDK's report (stacks inside a Stage are not selected by default) but always shows the
+    app's stderr, so nobody is left with a bare "Synthesis finished with errors"."""
+    if not failing:
+        return
+    lines = [f"dpguard: {len(failing)} finding(s) fail the Data Protection Policy:"]
+    for f in failing[:limit]:
+        lines.append(f"  {f.rule_id} (clause {f.clause}) at {f.construct_path or f.stack + '/' + str(f.logical_id)}: "
+                     f"{f.message}")
+    if len(failing) > limit:
+        lines.append(f"  ... and {len(failing) - limit} more (see validation-report.json in the assembly)")
+    print("\n".join(lines), file=sys.stderr)
 
 
 def violations(findings: list[Finding], failing: list[Finding]) -> list[cdk.PolicyViolation]:
