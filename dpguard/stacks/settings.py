@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass, field
 
 from constructs import Construct
+
+from ..patterns.logs import RETENTION_DAYS
 
 
 class SettingsError(ValueError):
@@ -44,6 +47,9 @@ class EnvironmentSettings:
 
     def check(self) -> None:
         where = f"environment {self.name!r}"
+        if not re.fullmatch(r"[a-z][a-z0-9-]{0,19}", self.name):  # it is part of stack and resource names
+            raise SettingsError(f"{where}: the name must be lower-case letters, digits and '-' "
+                                f"(at most 20, starting with a letter)")
         for cidr in self.allowed_cidrs + (self.vpc_cidr,):
             try:
                 net = ipaddress.ip_network(cidr)
@@ -55,5 +61,8 @@ class EnvironmentSettings:
             raise SettingsError(f"{where}: alert_email {self.alert_email!r} is not an e-mail address")
         if not isinstance(self.retention_days, int) or self.retention_days < 1:
             raise SettingsError(f"{where}: retention_days must be a positive number of days")
+        if self.retention_days not in RETENTION_DAYS:  # log groups take only these
+            raise SettingsError(f"{where}: retention_days {self.retention_days} is not a CloudWatch Logs "
+                                f"retention period ({', '.join(map(str, RETENTION_DAYS))})")
         if not self.data_owner:
             raise SettingsError(f"{where}: data_owner is required (the data-owner tag, clause 6)")

@@ -1,0 +1,48 @@
+"""The baseline CDK app: `cdk synth -c environment=dev|prod` builds the five baseline stacks of one
+environment from cdk.json and judges them with dpguard and cdk-nag (synth fails on a violation)."""
+from __future__ import annotations
+
+import sys
+
+import aws_cdk as cdk
+
+import dpguard
+from dpguard.cdk import PolicyError
+from dpguard.stacks import DataStack, EnvironmentSettings, KeysStack, NetworkStack, SettingsError
+from dpguard.stacks.audit import AuditStack
+from dpguard.stacks.identity import IdentityStack
+
+
+def build(app: cdk.App) -> EnvironmentSettings:
+    """Add the baseline of the chosen environment to `app` and adopt the policy on it."""
+    settings = EnvironmentSettings.from_context(app)
+    env = (cdk.Environment(account=settings.account, region=settings.region)
+           if settings.account or settings.region else None)  # None: environment-agnostic
+    prefix = f"Dpg-{settings.name.title()}"
+    common = dict(settings=settings, env=env)
+
+    keys = KeysStack(app, f"{prefix}-Keys", description="dpguard baseline: KMS keys per data domain", **common)
+    network = NetworkStack(app, f"{prefix}-Network", logs_key=keys.logs_key,
+                           description="dpguard baseline: private VPC, endpoints, flow logs", **common)
+    audit = AuditStack(app, f"{prefix}-Audit", **common)
+    IdentityStack(app, f"{prefix}-Identity", **common)
+    DataStack(app, f"{prefix}-Data", keys=keys, network=network, alerts_topic=audit.alerts_topic,
+              description="dpguard baseline: encrypted S3 buckets and PostgreSQL", **common)
+
+    dpguard.enforce(app, **settings.dpguard)
+    return settings
+
+
+def main() -> int:
+    app = cdk.App()
+    try:
+        build(app)
+    except (SettingsError, PolicyError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    dpguard.synth(app)  # a policy failure ends with one line and exit 1, not a traceback
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,14 @@
+"""Reusable secure constructs (L3) for app teams: each is compliant with the Data Protection
+Policy by default, so `dpguard.enforce(app)` passes without acknowledgments of your own.
+
+    from dpguard.patterns import DataKey, AccessLogBucket, SecureBucket, SecureDatabase, EncryptedLogGroup
+
+See docs/baseline.md for what each one sets and which clause it meets."""
+from .database import SecureDatabase
+from .keys import DataKey
+from .logs import RETENTION_DAYS, EncryptedLogGroup
+from .storage import COGNITO_IDENTITY, USER_PARTITION, AccessLogBucket, SecureBucket
+from .tags import classify
+
+__all__ = ["AccessLogBucket", "COGNITO_IDENTITY", "DataKey", "EncryptedLogGroup", "RETENTION_DAYS",
+           "SecureBucket", "SecureDatabase", "USER_PARTITION", "classify"]

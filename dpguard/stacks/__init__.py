@@ -1,0 +1,7 @@
+"""The baseline stacks (keys, network, data, identity, audit) and their per-environment settings."""
+from .data import DataStack
+from .keys import KeysStack
+from .network import NetworkStack
+from .settings import EnvironmentSettings, SettingsError
+
+__all__ = ["DataStack", "EnvironmentSettings", "KeysStack", "NetworkStack", "SettingsError"]
