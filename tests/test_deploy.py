@@ -1,0 +1,509 @@
+"""`cdk bootstrap` + `cdk deploy --all` of the baseline app (app.py, `-c environment=dev`) for
+real, with the pinned CDK CLI, against moto's server on loopback; then boto3 reads back what the
+deploy made. No AWS account, no internet, nothing downloaded at run time.
+
+Select it alone with `-m deploy`; it runs by default. About 30 s (mostly `cdk synth` of the app).
+
+How far moto 5.2.5 takes a CloudFormation deploy, per resource type of the baseline (each test
+below says which it reads through the service API and which through the deployed template):
+
+* created and readable through the service APIs: KMS keys and aliases (rotation, key policy),
+  the VPC, subnets, route tables, VPC endpoints, flow log, security groups and their
+  SecurityGroupIngress resources, log groups (retention), S3 buckets (encryption and tags only),
+  the RDS instance, parameter group and subnet group, the SNS topic, the EventBridge rule and its
+  target, IAM roles and policies, the Lambda function of CDK's custom resource provider.
+* created, but some properties dropped by moto's CloudFormation (so read from the template):
+  S3 buckets (versioning, Block Public Access, access logging, ownership, lifecycle), security
+  groups (their egress rules: moto leaves the default allow-all egress), log groups (KmsKeyId),
+  the RDS instance (DeletionProtection, EnableIAMDatabaseAuthentication, VPCSecurityGroups,
+  ManageMasterUserPassword/MasterUserSecret, EnableCloudwatchLogsExports, CACertificateIdentifier).
+* not modelled at all (moto skips them; see MOTO_SKIPS): S3 and SNS resource policies,
+  SNS subscriptions, CloudTrail, CloudWatch alarms, metric filters, GuardDuty, Cognito,
+  SecurityGroupEgress resources, CDK metadata. Tested through the deployed template.
+* `Custom::VpcRestrictDefaultSG`: moto invokes the provider's Lambda, which it can run only in
+  Docker; the test then does that handler's work itself, see
+  `deploy_support.CustomResourceProvider` for how and why that is honest.
+* three moto bugs that made the deploy fail are fixed in the server (`deploy_support.fix_moto`).
+"""
+from __future__ import annotations
+
+import ipaddress
+import json
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+from deploy_support import (ACCOUNT, CDK, REGION, ROOT, CustomResourceProvider, DeployedStack, MotoServer,
+                            Resolver, app_stacks, boto3_client_factory, cli_env, read_stacks, run_cdk, tail)
+
+pytestmark = pytest.mark.deploy
+
+ENVIRONMENT = "dev"
+BOOTSTRAP_TIMEOUT = 300  # seconds; a bootstrap takes about 3 s here
+DEPLOY_TIMEOUT = 900     # the whole app, synth included; about 25 s here
+TOTAL_BUDGET = 1200
+
+# Resource types moto's CloudFormation skips (it creates nothing and goes on), and the test that
+# checks them through the deployed template instead. A type skipped but not listed here fails
+# test_every_stack_is_complete: someone must decide how to test it.
+MOTO_SKIPS = {
+    "AWS::CDK::Metadata": "no AWS resource (CDK's version reporting)",
+    "AWS::S3::BucketPolicy": "test_s3_buckets",
+    "AWS::SNS::TopicPolicy": "test_audit_trail_alarms_and_guardduty",
+    "AWS::SNS::Subscription": "test_audit_trail_alarms_and_guardduty",
+    "AWS::CloudTrail::Trail": "test_audit_trail_alarms_and_guardduty",
+    "AWS::Logs::MetricFilter": "test_audit_trail_alarms_and_guardduty",
+    "AWS::CloudWatch::Alarm": "test_audit_trail_alarms_and_guardduty",
+    "AWS::GuardDuty::Detector": "test_audit_trail_alarms_and_guardduty",
+    "AWS::Cognito::UserPool": "test_identity",
+    "AWS::Cognito::UserPoolClient": "test_identity",
+    "AWS::EC2::SecurityGroupEgress": "test_security_groups_admit_only_allow_listed_sources",
+}
+OPEN = {"0.0.0.0/0", "::/0"}
+
+
+@dataclass
+class Deployment:
+    clients: Callable[[str], Any]
+    stacks: dict[str, DeployedStack]
+    provider: CustomResourceProvider
+    settings: dict
+    resolve: Resolver
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def resources(self, resource_type: str) -> list[tuple[DeployedStack, str, dict]]:
+        """(stack, logical id, template resource) of every resource of a type, in all stacks."""
+        return [(stack, lid, resource) for stack in self.stacks.values()
+                for lid, resource in stack.template_of_type(resource_type).items()]
+
+    def key_arns(self) -> set[str]:
+        return {self.resolve({"Fn::GetAtt": [lid, "Arn"]}, stack)
+                for stack, lid, _ in self.resources("AWS::KMS::Key")}
+
+
+def _report(request: pytest.FixtureRequest, line: str) -> None:
+    """A line on the terminal past pytest's output capture (the timings of the deploy)."""
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    if reporter is None:
+        return
+    if capture is None:
+        reporter.write_line(line)
+        return
+    with capture.global_and_fixture_disabled():
+        reporter.write_line(line)
+
+
+@pytest.fixture(scope="module")
+def deployment(request: pytest.FixtureRequest):
+    started = time.monotonic()
+    missing = [str(p.relative_to(ROOT)) for p in (CDK, ROOT / ".venv" / "bin" / "node") if not p.exists()]
+    if missing:
+        pytest.fail(f"missing {', '.join(missing)}: `./dev setup` installs the CDK CLI (npm ci) and Node.js")
+    settings = json.loads((ROOT / "cdk.json").read_text())["context"]["environments"][ENVIRONMENT]
+    with tempfile.TemporaryDirectory(prefix="dpguard-deploy-") as tmp:
+        work = Path(tmp)
+        home = work / "home"
+        home.mkdir()
+        assembly = work / "cdk.out"  # the repository's own cdk.out stays untouched
+        log = work / "cdk.log"
+        with MotoServer(work / "moto.log") as moto:
+            def failed(result) -> str:
+                return f"{result.explain()}\n--- last lines of moto_server's log ---\n{tail(moto.log_text(), 30)}"
+
+            env = cli_env(moto.endpoint, home)
+            clients = boto3_client_factory(moto.endpoint)
+            seconds = {"moto_server start": time.monotonic() - started}
+
+            # No cdk.json in `home`: the CLI bootstraps the named environment without synthesizing.
+            bootstrap = run_cdk(["bootstrap", f"aws://{ACCOUNT}/{REGION}", "--no-notices", "--ci"],
+                                cwd=home, env=env, timeout=BOOTSTRAP_TIMEOUT, log_path=log)
+            seconds["cdk bootstrap"] = bootstrap.seconds
+            assert bootstrap.ok, failed(bootstrap)
+
+            provider = CustomResourceProvider(clients, moto.endpoint)
+            deploy = run_cdk(
+                ["deploy", "--all", "-c", f"environment={ENVIRONMENT}", "--require-approval", "never",
+                 # CreateStack, not a change set: moto waits for the custom resource's answer only
+                 # on this path (its change-set path marks the stack complete without it).
+                 "--method=direct",
+                 "--progress", "events",  # provider.on_cli_line reads the stack activity lines
+                 "--output", str(assembly), "--no-notices", "--ci"],
+                cwd=ROOT, env=env, timeout=DEPLOY_TIMEOUT, log_path=log,
+                on_line=provider.on_cli_line, watch=provider.watch)
+            seconds["cdk deploy (synth included)"] = deploy.seconds
+            assert deploy.ok, failed(deploy)
+
+            stacks = read_stacks(clients, app_stacks(assembly))
+            result = Deployment(clients, stacks, provider, settings, Resolver(clients, stacks), seconds)
+            yield result
+        seconds["total"] = time.monotonic() - started
+        _report(request, "\n[deploy] " + ", ".join(f"{k} {v:.1f}s" for k, v in seconds.items()))
+
+
+# --- CloudFormation --------------------------------------------------------------------------
+
+def test_every_stack_is_complete(deployment: Deployment):
+    stacks = deployment.stacks  # every stack of the cloud assembly `cdk deploy --all` wrote
+    assert stacks
+    assert {name: s.status for name, s in stacks.items()} == {name: "CREATE_COMPLETE" for name in stacks}
+    # What moto did not create is a type it does not model, and each such type is tested below.
+    unplanned = {f"{s.name}/{lid}": kind for s in stacks.values() for lid, kind in s.skipped.items()
+                 if kind not in MOTO_SKIPS}
+    assert not unplanned, f"moto skipped these, and no test covers their type: {unplanned}"
+
+
+def test_custom_resource_answered_only_after_the_handlers_work(deployment: Deployment):
+    customs = [(s.name, lid) for s in deployment.stacks.values() for lid, r in s.template["Resources"].items()
+               if r["Type"].startswith("Custom::")]
+    assert customs, "the baseline restricts the default security group through a custom resource"
+    answered = {(a.stack, a.logical_id): a for a in deployment.provider.answered}
+    assert sorted(answered) == sorted(customs)
+    for answer in answered.values():
+        # moto really invoked the provider, and the invocation failed for want of Docker ...
+        assert "error running docker" in answer.invocation_log
+        # ... and CloudFormation finished the stack only after the answer (the CLI waited for it).
+        stack = deployment.stacks[answer.stack]
+        complete = [e["Timestamp"] for e in stack.events
+                    if e["ResourceStatus"] == "CREATE_COMPLETE" and e["ResourceType"] == "AWS::CloudFormation::Stack"]
+        assert complete and min(complete) >= answer.answered_at.replace(microsecond=0), (complete, answer.answered_at)
+
+
+# --- Network (clause 1, 9) -------------------------------------------------------------------
+
+def _vpcs(deployment: Deployment) -> list[tuple[DeployedStack, str]]:
+    return [(s, s.physical_id(lid)) for s in deployment.stacks.values() for lid in s.of_type("AWS::EC2::VPC")]
+
+
+def test_default_security_group_has_no_rules(deployment: Deployment):
+    ec2 = deployment.clients("ec2")
+    vpcs = _vpcs(deployment)
+    assert vpcs
+    for _, vpc in vpcs:
+        default, = ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [vpc]},
+                                                         {"Name": "group-name", "Values": ["default"]}])["SecurityGroups"]
+        assert default["IpPermissions"] == [] and default["IpPermissionsEgress"] == [], default
+        # Not vacuous: the group had moto's default allow-all egress until the handler's calls.
+        served = [a.evidence for a in deployment.provider.answered if a.evidence["group"] == default["GroupId"]]
+        assert served and served[0]["before"]["egress"], served
+
+
+def test_vpc_spans_two_azs_with_isolated_subnets_only(deployment: Deployment):
+    ec2 = deployment.clients("ec2")
+    for stack, vpc in _vpcs(deployment):
+        subnets = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["Subnets"]
+        made = {stack.physical_id(lid) for lid in stack.of_type("AWS::EC2::Subnet")}
+        assert {s["SubnetId"] for s in subnets} == made
+        groups: dict[str, set[str]] = {}
+        for subnet in subnets:
+            tags = {t["Key"]: t["Value"] for t in subnet.get("Tags", [])}
+            assert tags.get("aws-cdk:subnet-type") == "Isolated", (subnet["SubnetId"], tags)
+            assert subnet["MapPublicIpOnLaunch"] is False
+            groups.setdefault(tags["aws-cdk:subnet-name"], set()).add(subnet["AvailabilityZone"])
+        assert groups and all(len(azs) >= 2 for azs in groups.values()), groups
+        # No way out of the AWS network: no internet or NAT gateway, no default route.
+        assert ec2.describe_internet_gateways(
+            Filters=[{"Name": "attachment.vpc-id", "Values": [vpc]}])["InternetGateways"] == []
+        assert ec2.describe_nat_gateways(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["NatGateways"] == []
+        for table in ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["RouteTables"]:
+            assert not [r for r in table["Routes"] if r.get("DestinationCidrBlock") in OPEN
+                        or r.get("DestinationIpv6CidrBlock") in OPEN], table
+
+
+def test_vpc_endpoints_keep_aws_traffic_private(deployment: Deployment):
+    ec2 = deployment.clients("ec2")
+    for stack, vpc in _vpcs(deployment):
+        endpoints = ec2.describe_vpc_endpoints(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["VpcEndpoints"]
+        assert len(endpoints) == len(stack.of_type("AWS::EC2::VPCEndpoint")) > 0
+        services = {e["ServiceName"].rsplit(".", 1)[-1]: e for e in endpoints}
+        assert services["s3"]["VpcEndpointType"] == "Gateway"
+        interfaces = [e for e in endpoints if e["VpcEndpointType"] == "Interface"]
+        assert interfaces
+        for endpoint in interfaces:
+            assert endpoint["PrivateDnsEnabled"] is True, endpoint["ServiceName"]
+            assert endpoint["Groups"] and endpoint["SubnetIds"], endpoint["ServiceName"]
+
+
+def _template_ingress(deployment: Deployment) -> dict[str, set[tuple]]:
+    """Security group id -> ingress rules the templates ask for: inline and separate
+    AWS::EC2::SecurityGroupIngress resources, sources resolved."""
+    rules: dict[str, set[tuple]] = {}
+    for stack, lid, resource in deployment.resources("AWS::EC2::SecurityGroup"):
+        group = stack.physical_id(lid)
+        rules.setdefault(group, set())
+        for rule in resource["Properties"].get("SecurityGroupIngress", []):
+            rules[group].add(_rule(rule, deployment, stack))
+    for stack, lid, resource in deployment.resources("AWS::EC2::SecurityGroupIngress"):
+        group = deployment.resolve(resource["Properties"]["GroupId"], stack)
+        rules.setdefault(group, set()).add(_rule(resource["Properties"], deployment, stack))
+    return rules
+
+
+def _rule(rule: dict, deployment: Deployment, stack: DeployedStack) -> tuple:
+    source = rule.get("CidrIp") or rule.get("CidrIpv6")
+    if source is None:
+        source = "sg:" + deployment.resolve(rule["SourceSecurityGroupId"], stack)
+    return (str(rule["IpProtocol"]), rule.get("FromPort"), rule.get("ToPort"), source)
+
+
+def _api_ingress(group: dict) -> set[tuple]:
+    found = set()
+    for p in group["IpPermissions"]:
+        key = (p["IpProtocol"], p.get("FromPort"), p.get("ToPort"))
+        found |= {(*key, r["CidrIp"]) for r in p.get("IpRanges", [])}
+        found |= {(*key, r["CidrIpv6"]) for r in p.get("Ipv6Ranges", [])}
+        found |= {(*key, "sg:" + r["GroupId"]) for r in p.get("UserIdGroupPairs", [])}
+    return found
+
+
+def test_security_groups_admit_only_allow_listed_sources(deployment: Deployment):
+    ec2 = deployment.clients("ec2")
+    wanted = _template_ingress(deployment)
+    groups = {g["GroupId"]: g for g in ec2.describe_security_groups(GroupIds=sorted(wanted))["SecurityGroups"]}
+    vpc_cidrs = {ec2.describe_vpcs(VpcIds=[vpc])["Vpcs"][0]["CidrBlock"] for _, vpc in _vpcs(deployment)}
+    allowed = {ipaddress.ip_network(c) for c in [*deployment.settings["allowed_cidrs"], *vpc_cidrs]}
+    for group_id, rules in wanted.items():
+        live = _api_ingress(groups[group_id])
+        # The deploy made exactly the rules the templates ask for ...
+        assert live == rules, (groups[group_id]["GroupName"], live, rules)
+        for *_, source in live:
+            if source.startswith("sg:"):  # ... from groups of this app only ...
+                assert source[3:] in wanted, (group_id, source)
+            else:  # ... or from allow-listed networks (cdk.json) and the VPC itself.
+                assert source not in OPEN
+                assert any(ipaddress.ip_network(source).subnet_of(a) for a in allowed
+                           if a.version == ipaddress.ip_network(source).version), (group_id, source)
+    # Egress, from the templates: moto ignores SecurityGroupEgress (the property and the resource
+    # type) and leaves every group its default allow-all egress, which the API would show.
+    for stack, lid, resource in deployment.resources("AWS::EC2::SecurityGroup"):
+        for rule in resource["Properties"].get("SecurityGroupEgress", []):
+            assert not (str(rule["IpProtocol"]) == "-1" and (rule.get("CidrIp") in OPEN or rule.get("CidrIpv6") in OPEN)), \
+                (stack.name, lid, rule)
+    for stack, lid, resource in deployment.resources("AWS::EC2::SecurityGroupEgress"):
+        props = resource["Properties"]
+        assert "DestinationSecurityGroupId" in props or props.get("CidrIp") not in OPEN, (stack.name, lid, props)
+        assert str(props["IpProtocol"]) != "-1", (stack.name, lid, props)
+
+
+def test_flow_logs_go_to_an_encrypted_log_group_with_retention(deployment: Deployment):
+    ec2 = deployment.clients("ec2")
+    flow_logs = deployment.resources("AWS::EC2::FlowLog")
+    assert len(flow_logs) == len(_vpcs(deployment)) > 0
+    for stack, lid, resource in flow_logs:
+        live, = ec2.describe_flow_logs(FlowLogIds=[stack.physical_id(lid)])["FlowLogs"]
+        props = resource["Properties"]
+        assert live["ResourceId"] == deployment.resolve(props["ResourceId"], stack)
+        assert live["TrafficType"] == "ALL" and live["LogDestinationType"] == "cloud-watch-logs"
+        assert live["LogGroupName"] == deployment.resolve(props["LogGroupName"], stack)
+        groups = deployment.clients("logs").describe_log_groups(logGroupNamePrefix=live["LogGroupName"])["logGroups"]
+        assert [g["logGroupName"] for g in groups] == [live["LogGroupName"]]
+
+
+def test_log_groups_are_encrypted_and_kept(deployment: Deployment):
+    logs = deployment.clients("logs")
+    keys = deployment.key_arns()
+    groups = deployment.resources("AWS::Logs::LogGroup")
+    assert groups
+    for stack, lid, resource in groups:
+        name = stack.physical_id(lid)
+        live, = [g for g in logs.describe_log_groups(logGroupNamePrefix=name)["logGroups"] if g["logGroupName"] == name]
+        assert live["retentionInDays"] == resource["Properties"]["RetentionInDays"] >= deployment.settings["retention_days"]
+        # moto's CloudFormation drops KmsKeyId (the API shows none): read it from the template.
+        assert deployment.resolve(resource["Properties"]["KmsKeyId"], stack) in keys, (stack.name, lid)
+
+
+# --- Keys and data stores (clauses 1, 3, 6, 7, 9) --------------------------------------------
+
+def test_kms_keys_rotate_and_have_no_open_policy(deployment: Deployment):
+    kms = deployment.clients("kms")
+    keys = deployment.resources("AWS::KMS::Key")
+    assert keys
+    for stack, lid, resource in keys:
+        key_id = stack.physical_id(lid)
+        meta = kms.describe_key(KeyId=key_id)["KeyMetadata"]
+        assert meta["Enabled"] and meta["KeyManager"] == "CUSTOMER" and meta["KeyState"] == "Enabled"
+        assert kms.get_key_rotation_status(KeyId=key_id)["KeyRotationEnabled"] is True
+        policy = json.loads(kms.get_key_policy(KeyId=key_id, PolicyName="default")["Policy"])
+        for statement in policy["Statement"]:
+            principal = statement.get("Principal")
+            if statement["Effect"] == "Allow" and principal in ("*", {"AWS": "*"}):
+                assert statement.get("Condition"), (stack.name, lid, statement)
+        wanted_tags = {t["Key"]: t["Value"] for t in resource["Properties"].get("Tags", [])}
+        live_tags = {t["TagKey"]: t["TagValue"] for t in kms.list_resource_tags(KeyId=key_id)["Tags"]}
+        assert live_tags == wanted_tags
+    aliases = {a["AliasName"]: a.get("TargetKeyId") for a in kms.list_aliases()["Aliases"]}
+    for stack, lid, resource in deployment.resources("AWS::KMS::Alias"):
+        target = resource["Properties"]["TargetKeyId"]
+        assert aliases[resource["Properties"]["AliasName"]] == deployment.resolve(target, stack).rsplit("/", 1)[-1]
+
+
+def test_s3_buckets(deployment: Deployment):
+    s3 = deployment.clients("s3")
+    keys = deployment.key_arns()
+    buckets = deployment.resources("AWS::S3::Bucket")
+    assert len(buckets) >= 2
+    names = {stack.physical_id(lid) for stack, lid, _ in buckets}
+    for stack, lid, resource in buckets:
+        name, props = stack.physical_id(lid), resource["Properties"]
+        # From S3: default encryption with the key the template names (moto models it) ...
+        rule, = s3.get_bucket_encryption(Bucket=name)["ServerSideEncryptionConfiguration"]["Rules"]
+        live = rule["ApplyServerSideEncryptionByDefault"]
+        wanted = props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
+        assert live["SSEAlgorithm"] == wanted["SSEAlgorithm"]
+        if wanted["SSEAlgorithm"] == "aws:kms":
+            assert live["KMSMasterKeyID"] == deployment.resolve(wanted["KMSMasterKeyID"], stack) in keys
+        else:  # S3 server access logs can be delivered only to SSE-S3 buckets
+            assert wanted["SSEAlgorithm"] == "AES256" and _is_access_log_target(name, deployment, stack)
+        # ... and tags: every data store carries its classification and owner (clause 6).
+        tags = {t["Key"]: t["Value"] for t in s3.get_bucket_tagging(Bucket=name)["TagSet"]}
+        assert tags == {t["Key"]: t["Value"] for t in props["Tags"]}
+        assert tags["data-classification"] in {"internal", "confidential", "restricted"}
+        assert tags["data-owner"] == deployment.settings["data_owner"]
+        # From the template (moto's CloudFormation drops these properties):
+        assert props["VersioningConfiguration"] == {"Status": "Enabled"}
+        assert props["PublicAccessBlockConfiguration"] == {
+            "BlockPublicAcls": True, "BlockPublicPolicy": True, "IgnorePublicAcls": True, "RestrictPublicBuckets": True}
+        assert props["OwnershipControls"]["Rules"] == [{"ObjectOwnership": "BucketOwnerEnforced"}]
+        # Deletion is real (clause 5): old versions expire.
+        assert any("NoncurrentVersionExpiration" in r for r in props["LifecycleConfiguration"]["Rules"])
+        if "LoggingConfiguration" in props:
+            target = deployment.resolve(props["LoggingConfiguration"]["DestinationBucketName"], stack)
+            assert target in names and target != name
+        else:  # only the access-log buckets do not log themselves
+            assert _is_access_log_target(name, deployment, stack), (stack.name, lid)
+    # Bucket policies (moto skips the type): TLS only, on the bucket and on its objects.
+    for stack, lid, resource in deployment.resources("AWS::S3::BucketPolicy"):
+        bucket_lid = resource["Properties"]["Bucket"]["Ref"]
+        statements = resource["Properties"]["PolicyDocument"]["Statement"]
+        deny = [s for s in statements if s["Effect"] == "Deny"
+                and s.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport") == "false"]
+        assert deny, (stack.name, lid)
+        arn = {"Fn::GetAtt": [bucket_lid, "Arn"]}
+        assert {json.dumps(r, sort_keys=True) for r in deny[0]["Resource"]} == {
+            json.dumps(arn, sort_keys=True), json.dumps({"Fn::Join": ["", [arn, "/*"]]}, sort_keys=True)}
+        assert not [s for s in statements if s["Effect"] == "Allow" and s.get("Principal") in ("*", {"AWS": "*"})]
+    covered = {(s.name, r["Properties"]["Bucket"]["Ref"]) for s, _, r in deployment.resources("AWS::S3::BucketPolicy")}
+    assert covered == {(s.name, lid) for s, lid, _ in buckets}
+
+
+def _is_access_log_target(name: str, deployment: Deployment, stack: DeployedStack) -> bool:
+    return any(deployment.resolve(r["Properties"].get("LoggingConfiguration", {}).get("DestinationBucketName"), s) == name
+               for s, _, r in deployment.resources("AWS::S3::Bucket") if "LoggingConfiguration" in r["Properties"])
+
+
+def test_database_is_private_encrypted_and_tls_only(deployment: Deployment):
+    rds = deployment.clients("rds")
+    instances = deployment.resources("AWS::RDS::DBInstance")
+    assert instances
+    for stack, lid, resource in instances:
+        props = resource["Properties"]
+        live, = rds.describe_db_instances(DBInstanceIdentifier=stack.physical_id(lid))["DBInstances"]
+        # From RDS (moto models these):
+        assert live["StorageEncrypted"] is True
+        assert live["KmsKeyId"] == deployment.resolve(props["KmsKeyId"], stack) in deployment.key_arns()
+        assert live["PubliclyAccessible"] is False
+        assert live["MultiAZ"] is True
+        assert live["BackupRetentionPeriod"] >= 7
+        subnets = {s["SubnetIdentifier"] for s in live["DBSubnetGroup"]["Subnets"]}
+        isolated = deployment.clients("ec2").describe_subnets(SubnetIds=sorted(subnets))["Subnets"]
+        assert len({s["AvailabilityZone"] for s in isolated}) >= 2
+        assert all({"Key": "aws-cdk:subnet-type", "Value": "Isolated"} in s["Tags"] for s in isolated)
+        group, = live["DBParameterGroups"]
+        parameters = {p["ParameterName"]: p.get("ParameterValue") for p in
+                      rds.describe_db_parameters(DBParameterGroupName=group["DBParameterGroupName"])["Parameters"]}
+        assert parameters["rds.force_ssl"] == "1"
+        tags = {t["Key"]: t["Value"] for t in live["TagList"]}
+        assert tags["data-classification"] in {"confidential", "restricted"} and tags["data-owner"]
+        # From the template: moto's CloudFormation ignores these properties (RDS reports
+        # DeletionProtection False, IAM auth off, the default VPC's security group).
+        assert props["DeletionProtection"] is True
+        assert props["EnableIAMDatabaseAuthentication"] is True
+        assert props.get("ManageMasterUserPassword") is True and "MasterUserPassword" not in props
+        assert deployment.resolve(props["MasterUserSecret"]["KmsKeyId"], stack) in deployment.key_arns()
+        assert props["EnableCloudwatchLogsExports"]
+        groups = {deployment.resolve(g, stack) for g in props["VPCSecurityGroups"]}
+        assert groups <= set(_template_ingress(deployment)), groups
+    for stack, lid, resource in deployment.resources("AWS::RDS::DBParameterGroup"):
+        assert resource["Properties"]["Parameters"]["rds.force_ssl"] in ("1", 1)
+
+
+# --- Incident response, logging, identity (clauses 2, 4, 9) -----------------------------------
+
+def test_audit_trail_alarms_and_guardduty(deployment: Deployment):
+    sns, events = deployment.clients("sns"), deployment.clients("events")
+    topics = deployment.resources("AWS::SNS::Topic")
+    assert topics
+    topic_arns = set()
+    for stack, lid, resource in topics:
+        arn = stack.physical_id(lid)
+        topic_arns.add(arn)
+        attributes = sns.get_topic_attributes(TopicArn=arn)["Attributes"]
+        assert attributes["KmsMasterKeyId"] == deployment.resolve(resource["Properties"]["KmsMasterKeyId"], stack)
+        assert attributes["KmsMasterKeyId"] in deployment.key_arns()
+    # GuardDuty findings reach the alerts topic (EventBridge: moto models the rule and target).
+    rules = deployment.resources("AWS::Events::Rule")
+    guardduty_rules = [(s, lid) for s, lid, r in rules
+                       if r["Properties"].get("EventPattern", {}).get("source") == ["aws.guardduty"]]
+    assert guardduty_rules
+    for stack, lid in guardduty_rules:
+        rule = events.describe_rule(Name=stack.physical_id(lid))
+        assert rule["State"] == "ENABLED" and json.loads(rule["EventPattern"])["source"] == ["aws.guardduty"]
+        targets = {t["Arn"] for t in events.list_targets_by_rule(Rule=stack.physical_id(lid))["Targets"]}
+        assert targets & topic_arns
+    # From the templates (moto skips these types):
+    detectors = deployment.resources("AWS::GuardDuty::Detector")
+    assert detectors and all(r["Properties"]["Enable"] is True for _, _, r in detectors)
+    trails = deployment.resources("AWS::CloudTrail::Trail")
+    assert trails
+    for stack, lid, resource in trails:
+        props = resource["Properties"]
+        assert props["IsMultiRegionTrail"] is True and props["EnableLogFileValidation"] is True
+        assert props["IsLogging"] is True and props["IncludeGlobalServiceEvents"] is True
+        assert deployment.resolve(props["KMSKeyId"], stack) in deployment.key_arns()
+        assert deployment.resolve(props["CloudWatchLogsLogGroupArn"], stack).startswith("arn:aws:logs:")
+        assert deployment.resolve(props["S3BucketName"], stack) in {s.physical_id(b) for s, b, _ in
+                                                                     deployment.resources("AWS::S3::Bucket")}
+    alarms = deployment.resources("AWS::CloudWatch::Alarm")
+    filters = deployment.resources("AWS::Logs::MetricFilter")
+    assert len(filters) >= 8
+    metrics = {(t["MetricNamespace"], t["MetricName"]) for _, _, f in filters for t in f["Properties"]["MetricTransformations"]}
+    alarmed = {(a["Properties"].get("Namespace"), a["Properties"].get("MetricName")) for _, _, a in alarms}
+    assert metrics <= alarmed  # every CIS metric filter has an alarm
+    for stack, lid, alarm in alarms:
+        actions = [deployment.resolve(a, stack) for a in alarm["Properties"].get("AlarmActions", [])]
+        assert actions and set(actions) <= topic_arns, (stack.name, lid)
+    subscriptions = deployment.resources("AWS::SNS::Subscription")
+    assert {r["Properties"]["Endpoint"] for _, _, r in subscriptions} == {deployment.settings["alert_email"]}
+    for stack, lid, resource in deployment.resources("AWS::SNS::TopicPolicy"):
+        statements = resource["Properties"]["PolicyDocument"]["Statement"]
+        assert any(s["Effect"] == "Deny" and s.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport") == "false"
+                   for s in statements), (stack.name, lid)
+
+
+def test_identity(deployment: Deployment):
+    """Cognito: moto's CloudFormation skips both types, so this reads the deployed template."""
+    pools = deployment.resources("AWS::Cognito::UserPool")
+    assert pools
+    for stack, lid, resource in pools:
+        props = resource["Properties"]
+        assert props["DeletionProtection"] == "ACTIVE"
+        assert props["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"] is True
+        assert props["UserPoolAddOns"]["AdvancedSecurityMode"] == "ENFORCED"
+        assert props["UserPoolTags"]["data-classification"] in {"confidential", "restricted"}
+    clients = deployment.resources("AWS::Cognito::UserPoolClient")
+    assert clients
+    for stack, lid, resource in clients:
+        props = resource["Properties"]
+        assert props.get("GenerateSecret") is False
+        flows = set(props.get("ExplicitAuthFlows", []))
+        assert not flows & {"ALLOW_USER_PASSWORD_AUTH", "ALLOW_ADMIN_USER_PASSWORD_AUTH",
+                            "USER_PASSWORD_AUTH", "ADMIN_NO_SRP_AUTH"}, (stack.name, lid, flows)
+
+
+def test_deploy_fits_its_time_budget(deployment: Deployment):
+    spent = sum(deployment.seconds.values())
+    assert spent < TOTAL_BUDGET, deployment.seconds
