@@ -28,12 +28,13 @@ from aws_cdk import cloudformation_include as cfn_inc
 
 import dpguard
 from dpguard.cdk import PolicyError
+from dpguard.rules import catalogue
 from dpguard.testing import assert_compliant, policy_findings
 
 DATA = Path(__file__).parent / "data" / "cdk"
 
 
-def data_stack(scope, construct_id: str) -> cdk.Stack:
+def data_stack(scope, construct_id: str, *, alert_path: bool = True) -> cdk.Stack:
     """A small stack that complies with every dpguard rule: an encrypted, TLS-only, tagged
     queue, and an alarm that notifies an encrypted topic (the clause 4 alert path)."""
     stack = cdk.Stack(scope, construct_id)
@@ -42,6 +43,8 @@ def data_stack(scope, construct_id: str) -> cdk.Stack:
                       encryption_master_key=key)
     cdk.Tags.of(queue).add("data-classification", "confidential")
     cdk.Tags.of(queue).add("data-owner", "jobs-team")
+    if not alert_path:
+        return stack
     alerts = sns.Topic(stack, "Alerts", master_key=key, enforce_ssl=True)
     alarm = cw.Alarm(stack, "Backlog", metric=queue.metric_approximate_number_of_messages_visible(),
                      threshold=1000, evaluation_periods=1)
@@ -121,6 +124,23 @@ def log_group_forever(stack):
     return "AppLogs"
 
 
+def versions_kept_forever(stack):
+    s3.Bucket(stack, "Exports", versioned=True)
+    return "Exports"
+
+
+def unclassified_queue(stack):
+    sqs.Queue(stack, "Untagged", enforce_ssl=True, encryption_master_key=stack.node.find_child("Key"))
+    return "Untagged"
+
+
+def unprocessed_transform(stack):
+    stack.add_transform("AWS::Serverless-2016-10-31")
+    cdk.CfnResource(stack, "Handler", type="AWS::Serverless::Function",
+                    properties={"Runtime": "python3.12", "Handler": "app.handler", "CodeUri": "src/"})
+    return "Handler"
+
+
 FAMILIES = [
     ("DP-SgOpenIngress", 1, open_ssh),
     ("DP-CognitoNoPasswordFlows", 2, password_client),
@@ -128,7 +148,10 @@ FAMILIES = [
     ("DP-SqsEncrypted", 7, plaintext_queue),
     ("DP-KmsKeyRotation", 7, unrotated_key),
     ("DP-IamNoWildcardAction", 8, admin_role),
+    ("DP-S3NoncurrentExpiry", 5, versions_kept_forever),
+    ("DP-DataClassificationTag", 6, unclassified_queue),
     ("DP-LogGroupRetention", 9, log_group_forever),
+    ("DP-TemplateProcessed", 10, unprocessed_transform),
 ]
 
 
@@ -148,8 +171,16 @@ def test_a_violation_fails_synth_naming_rule_clause_path_and_fix(app, rule_id, c
     assert any(c["constructPath"].startswith(f"Orders/{construct}") for c in violation["violatingConstructs"])
 
 
+def test_an_app_holding_data_needs_a_security_alert_path(app):
+    data_stack(app, "Orders", alert_path=False)
+    dpguard.enforce(app, packs=[])
+    message = synth(app)
+    assert "DP-SecurityAlertPath (clause 4): the app holds data but no CloudWatch alarm" in message
+    assert "Orders/Jobs/Resource" in message
+
+
 def test_rule_ids_in_the_catalogue(app):
-    known = {r.rule_id for r in __import__("dpguard.rules", fromlist=["catalogue"]).catalogue()}
+    known = {r.rule_id for r in catalogue()}
     assert {f[0] for f in FAMILIES} <= known
 
 
