@@ -268,6 +268,21 @@ def test_an_acknowledgment_that_does_not_hold_fails_synth(app, acknowledge, why)
     assert f"the acknowledgment does not hold: {why}" in message
 
 
+def test_an_expired_acknowledgment_of_a_cdk_nag_rule_is_not_made(app):
+    queue = sqs.Queue(data_stack(app, "Orders"), "Events", enforce_ssl=True,
+                      encryption=sqs.QueueEncryption.SQS_MANAGED)
+    cdk.Tags.of(queue).add("data-classification", "internal")
+    cdk.Tags.of(queue).add("data-owner", "orders-team")
+    dpguard.acknowledge(queue, "AwsSolutions-SQS3", "events are replayable from the source system",
+                        expires="2020-01-31")
+    dpguard.enforce(app)
+    assert synth(app) is not None
+    nag = next(p for p in report(app)["pluginReports"] if p["pluginName"] == "AwsSolutions")
+    flagged = {c["constructPath"] for v in nag["violations"] if v["ruleName"] == "AwsSolutions-SQS3"
+               for c in v["violatingConstructs"]}
+    assert "Orders/Events/Resource" in flagged
+
+
 def test_an_acknowledgment_without_a_reason_is_refused(app):
     stack = data_stack(app, "Orders")
     with pytest.raises(PolicyError, match="give a specific reason"):

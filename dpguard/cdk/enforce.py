@@ -11,8 +11,8 @@ from constructs import IConstruct
 from ..engine import Config
 from ..engine.evaluate import MIN_REASON_LENGTH
 from ..engine.loader import InputError
-from .guardrails import default_data_tags
 from ..rules import catalogue
+from .guardrails import default_data_tags
 from .plugin import PLUGIN_NAME, DpguardPlugin
 
 CONTEXT_KEY = "dpguard"  # cdk.json: {"context": {"dpguard": {...}}}
@@ -46,8 +46,8 @@ def enforce(scope: IConstruct, **options) -> DpguardPlugin:
     packs = settings.pop("packs", ["AwsSolutions"])
     classification = settings.pop("default_classification", None)
     owner = settings.pop("default_owner", None)
-    unknown_packs = [p for p in packs if p.removesuffix("Checks") not in PACKS]
-    if isinstance(packs, str) or unknown_packs:
+    if not isinstance(packs, (list, tuple)) or any(
+            not isinstance(p, str) or p.removesuffix("Checks") not in PACKS for p in packs):
         raise PolicyError(f"dpguard.enforce: packs must be a list of {', '.join(PACKS)}; "
                           f"got {packs!r}")
     try:
@@ -67,7 +67,6 @@ def enforce(scope: IConstruct, **options) -> DpguardPlugin:
     return plugin
 
 
-
 def qualified_rule_id(rule_id: str, path: str) -> str:
     """`DP-X` -> `dpguard::DP-X`, `AwsSolutions-S1` -> `AwsSolutions::AwsSolutions-S1`; ids of
     dpguard's own rules are checked, so a typo fails at once instead of silently not matching."""
@@ -84,8 +83,8 @@ def acknowledge(scope: IConstruct, rule_id: str, reason: str, *, expires: str | 
                 ticket: str | None = None, today: dt.date | None = None) -> None:
     """Acknowledge `rule_id` on `scope` and everything under it, with CDK's own mechanism.
 
-    `rule_id` is what CDK prints under the violation (`dpguard::DP-...`, `AwsSolutions::S3-1`,
-    ...); a bare `DP-...` means dpguard's. The reason is mandatory. Past `expires`
+    `rule_id` is what CDK prints under the violation (`dpguard::DP-...`,
+    `AwsSolutions::AwsSolutions-S1`, ...); `DP-...` and `AwsSolutions-S1` are short for those. The reason is mandatory. Past `expires`
     (YYYY-MM-DD) the acknowledgment no longer holds and synth fails again; the date and the
     ticket are kept in the reason, where CDK's report and `dpguard scan` both read them."""
     path = scope.node.path or "<app>"
@@ -112,7 +111,6 @@ def acknowledge(scope: IConstruct, rule_id: str, reason: str, *, expires: str | 
                 f"The acknowledgment of {rule_id} expired on {day.isoformat()}: the rule applies again.")
             return
     cdk.Validations.of(scope).acknowledge(cdk.Acknowledgment(id=rule_id, reason=text))
-
 
 
 def synth(app: cdk.App) -> None:
