@@ -375,3 +375,15 @@ def test_the_cdk_cli_fails_with_the_report_and_no_traceback(tmp_path):
     assert result.returncode != 0, output
     assert "ERROR DP-SqsEncrypted (clause 7)" in output  # CDK's own report, with the fix
     assert "Suggested fix: sqs.Queue(" in output
+
+
+def test_a_template_the_plugin_cannot_read_fails_closed(tmp_path):
+    broken = tmp_path / "Orders.template.json"
+    broken.write_text('{"Resources": {"Queue": ')
+
+    class Context:  # what CDK hands the plugin, reduced to what it reads
+        template_paths = [str(broken)]
+
+    result = dpguard.cdk.DpguardPlugin().validate(Context())
+    assert result.success is False
+    assert "Orders.template.json" in result.metadata["error"]
