@@ -9,7 +9,8 @@ from typing import Any, Iterable
 
 from ..rules import Rule, catalogue
 from .loader import InputError
-from .findings import ACKNOWLEDGED, UNVERIFIABLE, VIOLATION, Acknowledgment, Finding, Outcome
+from .findings import (ACK_HOLDS, ACK_REJECTED, ACK_UNUSED, ACKNOWLEDGED, UNVERIFIABLE, VIOLATION,
+                       Acknowledgment, Finding, Outcome)
 from .template import App, Resource, Template
 
 MIN_REASON_LENGTH = 10  # as cdk-nag asks of its suppressions
@@ -68,8 +69,12 @@ class Report:
     findings: list[Finding]
     templates: list[Template]
     counts: dict[tuple[str, str], RuleCount]  # (template path, rule id) -> resources judged, failed
-    unused_acknowledgments: list[Acknowledgment]
+    acknowledgments: list[Acknowledgment]  # of dpguard rules, in template metadata
     rules: list[Rule]
+
+    @property
+    def unused_acknowledgments(self) -> list[Acknowledgment]:
+        return [a for a in self.acknowledgments if a.status == ACK_UNUSED]
 
     def rule_totals(self) -> dict[str, RuleCount]:
         totals = {rule.rule_id: RuleCount() for rule in self.rules}
@@ -125,9 +130,9 @@ def evaluate(app: App, config: Config | None = None, rules: Iterable[Rule] | Non
         if rule.scope == "app" and app.templates:
             findings.extend(_scoped(rule, _run(rule, app), app.templates[0], config, counts))
 
-    unused = _apply_acknowledgments(app, findings, rules, config.today)
+    acknowledgments = _apply_acknowledgments(app, findings, rules, config.today)
     findings.sort(key=lambda f: (f.template, f.logical_id or "", f.clause, f.rule_id, f.property_path))
-    return Report(findings, app.templates, dict(counts), unused, rules)
+    return Report(findings, app.templates, dict(counts), acknowledgments, rules)
 
 
 def _run(rule: Rule, *args: Any) -> list[Outcome]:
@@ -227,6 +232,9 @@ def _problem(entry: dict, today: dt.date) -> str | None:
 
 def _apply_acknowledgments(app: App, findings: list[Finding], rules: list[Rule],
                            today: dt.date) -> list[Acknowledgment]:
+    """Match the acknowledgments in template metadata to failing findings. Returns every
+    acknowledgment of a dpguard rule with what became of it: `holds`, `does not hold` (with
+    the problem) or `unused`."""
     entries: dict[tuple[str, str | None], list[dict]] = {}
     resource_types: dict[tuple[str, str], str] = {}
     for tpl in app.templates:
@@ -235,7 +243,7 @@ def _apply_acknowledgments(app: App, findings: list[Finding], rules: list[Rule],
             if not r.problem:
                 entries[(tpl.path, r.logical_id)] = _acknowledgments(r.metadata)
                 resource_types[(tpl.path, r.logical_id)] = r.type
-    used: set[int] = set()
+    outcome: dict[int, tuple[str, str | None]] = {}  # id(entry) -> (status, problem)
     for f in findings:
         if not f.fails:
             continue
@@ -244,8 +252,8 @@ def _apply_acknowledgments(app: App, findings: list[Finding], rules: list[Rule],
             entry = next((e for e in entries.get(scope, ()) if e.get("id") == f.rule_id), None)
             if entry is None:
                 continue
-            used.add(id(entry))
             problem = _problem(entry, today)
+            outcome[id(entry)] = (ACK_HOLDS, None) if not problem else (ACK_REJECTED, problem)
             if problem:
                 f.message += f"{ACK_DOES_NOT_HOLD}{problem})"
             else:
@@ -257,15 +265,17 @@ def _apply_acknowledgments(app: App, findings: list[Finding], rules: list[Rule],
     # CDK copies an acknowledgment made on a construct to every resource under it: one on a
     # resource its rule never judges (a queue's policy, for a queue rule) is not "unused".
     judged_types = {r.rule_id: set(r.resource_types) for r in rules if r.scope == "resource"}
-    unused = []
+    records = []
     for (template, logical_id), items in entries.items():
         rtype = resource_types.get((template, logical_id))
         for e in items:
             rule_id = e.get("id")
+            if not (isinstance(rule_id, str) and rule_id.startswith("DP-")):
+                continue  # another tool's (cdk-nag's): not ours to judge
             if rule_id in judged_types and rtype is not None and rtype not in judged_types[rule_id]:
                 continue
-            if id(e) not in used and isinstance(rule_id, str) and rule_id.startswith("DP-"):
-                unused.append(Acknowledgment(rule_id, str(e.get("reason") or ""),
-                                             str(e["expires"]) if e.get("expires") else None,
-                                             logical_id, template))
-    return unused
+            status, problem = outcome.get(id(e), (ACK_UNUSED, None))
+            records.append(Acknowledgment(rule_id, str(e.get("reason") or ""),
+                                          str(e["expires"]) if e.get("expires") else None,
+                                          logical_id, template, status, problem))
+    return records

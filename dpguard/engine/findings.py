@@ -28,6 +28,9 @@ def unverifiable(property_path: str, message: str, **where) -> Outcome:
     return Outcome(UNVERIFIABLE, property_path, message, **where)
 
 
+ACK_HOLDS, ACK_REJECTED, ACK_UNUSED = "holds", "does not hold", "unused"
+
+
 @dataclass
 class Acknowledgment:
     rule_id: str
@@ -35,6 +38,8 @@ class Acknowledgment:
     expires: str | None = None
     logical_id: str | None = None
     template: str | None = None
+    status: str = ACK_UNUSED  # ACK_HOLDS, ACK_REJECTED (see `problem`) or ACK_UNUSED
+    problem: str | None = None
 
 
 @dataclass

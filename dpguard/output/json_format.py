@@ -14,7 +14,12 @@ def document(report: Report, errors: list) -> dict:
         "tool": {"name": "dpguard", "version": __version__},
         "summary": report.summary(),
         "findings": [f.as_dict() for f in report.findings],
-        "unused_acknowledgments": [asdict(a) for a in report.unused_acknowledgments],
+        # what each rule judged (rules that judged nothing are left out): the auditor report's
+        # coverage matrix reads it
+        "rules": [{"rule_id": rule_id, "evaluated": c.evaluated, "failed": c.failed}
+                  for rule_id, c in report.rule_totals().items() if c.evaluated],
+        "unused_acknowledgments": [{k: v for k, v in asdict(a).items() if k not in ("status", "problem")}
+                                   for a in report.unused_acknowledgments],
         "errors": [{"path": e.path, "message": e.message} for e in errors],
     }
 
