@@ -44,6 +44,17 @@ def build_parser() -> argparse.ArgumentParser:
                       help="judge parameters without AllowedValues by their Default")
     scan.add_argument("--skip-rule", action="append", default=[], metavar="RULE_ID")
 
+    report = commands.add_parser(
+        "report", help="write the auditor report (HTML, Markdown, JSON data, CSV)",
+        description="Write the auditor report of cloud assemblies (cdk.out: templates, CDK's "
+                    "validation-report.json with the cdk-nag packs' results, acknowledgments), "
+                    "templates, or saved `dpguard scan`/`dpguard audit` JSON: every clause of the "
+                    "policy, its controls, findings, acknowledgments and evidence hashes.")
+    report.add_argument("paths", nargs="+", metavar="PATH")
+    report.add_argument("--out", required=True, metavar="DIR", help="folder for the report files")
+    report.add_argument("--config", metavar="FILE", help="YAML or JSON settings, as for scan")
+    report.set_defaults(unverifiable=None, trust_parameter_defaults=None, skip_rule=[])
+
     rules = commands.add_parser("rules", help="list the rule catalogue")
     rules.add_argument("--format", choices=RULE_FORMATS, default="table")
     rules.add_argument("--output", "-o", metavar="FILE")
@@ -103,6 +114,24 @@ def scan(args: argparse.Namespace) -> int:
     return EXIT_VIOLATIONS if report.failing(args.fail_on) else EXIT_CLEAN
 
 
+def report(args: argparse.Namespace) -> int:
+    from . import report as auditor_report
+
+    data = auditor_report.build(args.paths, load_config(args.config, args))
+    try:
+        paths = auditor_report.write(data, Path(args.out))
+    except OSError as e:
+        raise UsageError(f"dpguard report: cannot write {args.out}: {e.strerror or e}") from None
+    for problem in data["evidence"]["problems"]:
+        print(f"dpguard report: could not read: {problem}", file=sys.stderr)
+    s = data["summary"]
+    print(f"dpguard report: {s['violations']} violation(s), {s['unverifiable']} unverifiable, "
+          f"{s['acknowledged']} acknowledged; cdk-nag {s['nag_violations']} violation(s)")
+    for kind in ("html", "markdown", "json", "csv"):
+        print(f"  {kind:<8} {paths[kind]}")
+    return EXIT_CLEAN
+
+
 def rules(args: argparse.Namespace) -> int:
     from .output import render_rules
     from .rules import catalogue
@@ -121,6 +150,8 @@ def main(argv: list[str] | None = None) -> int:
             return scan(args)
         if args.command == "rules":
             return rules(args)
+        if args.command == "report":
+            return report(args)
         build_parser().print_help()
         return EXIT_USAGE
     except UsageError as e:

@@ -4,6 +4,7 @@ Python and answers with one report. No per-resource callbacks cross the jsii bri
 from __future__ import annotations
 
 import gc
+import importlib.metadata
 import sys
 from collections import defaultdict
 
@@ -18,6 +19,8 @@ from ..engine.loader import InputError, load_stack_templates
 from ..rules import catalogue
 
 PLUGIN_NAME = "dpguard"  # CDK prefixes rule ids with it: acknowledge "dpguard::DP-..."
+# What judged this synth, for the auditor report's evidence (cdk-nag's packs report no version).
+SYNTH_VERSIONS = {f"version:{name}": importlib.metadata.version(name) for name in ("aws-cdk-lib", "cdk-nag")}
 
 
 def cdk_location(property_path: str) -> str:
@@ -61,7 +64,7 @@ class DpguardPlugin:
             success=not report.failing(), plugin_version=__version__,
             violations=violations(report.findings, report.failing()),
             metadata={"templates": str(len(app.templates)), "resources": str(report.resources),
-                      "rules": str(len(report.rules))})
+                      "rules": str(len(report.rules)), **SYNTH_VERSIONS})
 
 
 def summarize(failing: list[Finding], limit: int = 40) -> None:

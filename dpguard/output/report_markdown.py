@@ -1,0 +1,57 @@
+"""The auditor report's Markdown summary, for a pull request: the clause matrix, what fails,
+what is acknowledged, and the hashes that tie it to the data file."""
+from __future__ import annotations
+
+from .report_csv import resource_id
+
+STATUS = {"pass": "✅ pass", "fail": "❌ fail", "acknowledged": "⚠️ acknowledged",
+          "not applicable": "➖ nothing to judge", "process": "📋 process control"}
+MAX_ROWS = 50  # a PR comment stays readable; the HTML report has everything
+
+
+def cell(value) -> str:
+    return str("" if value is None else value).replace("|", "\\|").replace("\n", " ")
+
+
+def render(data: dict, data_sha256: str) -> str:
+    s = data["summary"]
+    lines = [
+        "## Data Protection Policy — compliance report", "",
+        f"{s['templates']} template(s), {s['resources']} resource(s), {s['rules']} dpguard rules: "
+        f"**{s['violations']} violation(s)**, {s['unverifiable']} unverifiable, {s['acknowledged']} acknowledged; "
+        f"cdk-nag: {s['nag_violations']} violation(s), {s['nag_acknowledged']} acknowledged.", "",
+        "| clause | status | automated controls | evaluated | passed | violations | acknowledged | unverifiable "
+        "| cdk-nag violations / acknowledged |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for c in data["clauses"]:
+        totals = {k: sum((ctl[k] or 0) for ctl in c["controls"]) for k in
+                  ("evaluated", "passed", "violations", "acknowledged", "unverifiable")}
+        controls = str(len(c["controls"])) if c["automated"] else "— (process)"
+        nag = f"{sum(r['violations'] for r in c['nag_rules'])} / {sum(r['acknowledged'] for r in c['nag_rules'])}"
+        lines.append(f"| {c['number']} {cell(c['title'])} | {STATUS[c['status']]} | {controls} | "
+                     + " | ".join(str(totals[k]) for k in totals) + f" | {nag} |")
+    failing = [f for f in data["findings"] if f["status"] != "acknowledged"]
+    if failing:
+        lines += ["", f"### Failing ({len(failing)})", "", "| clause | rule | source | resource | problem | fix |",
+                  "|---|---|---|---|---|---|"]
+        for f in failing[:MAX_ROWS]:
+            lines.append(f"| {cell(f['clause'])} | `{cell(f['rule_id'])}` | {cell(f['source'])} | "
+                         f"`{cell(resource_id(f))}` | {cell(f['message'])} | {cell(f['remediation'])} |")
+        if len(failing) > MAX_ROWS:
+            lines.append(f"| | | | | … and {len(failing) - MAX_ROWS} more in the HTML report | |")
+    acks = data["acknowledgments"]
+    if acks:
+        lines += ["", f"### Acknowledgments ({len(acks)})", "", "| rule | on | reason | expires | status |",
+                  "|---|---|---|---|---|"]
+        for a in acks[:MAX_ROWS]:
+            lines.append(f"| `{cell(a['rule_id'])}` | `{cell(a['construct_path'])}` | {cell(a['reason'])} | "
+                         f"{cell(a['expires'] or '—')} | {cell(a['status'])} |")
+    e = data["evidence"]
+    lines += ["", f"dpguard {e['tool']['version']}, catalogue of {e['catalogue']['rules']} rules "
+                  f"(`{e['catalogue']['sha256'][:12]}`), generated {data['generated_at']}"
+                  + (f", commit `{e['git']['commit'][:12]}`" if e.get("git") else "")
+                  + f"; data file SHA-256 `{data_sha256}`."]
+    for problem in e["problems"]:
+        lines.append(f"- ⚠️ {cell(problem)}")
+    return "\n".join(lines) + "\n"
