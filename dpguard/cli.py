@@ -8,7 +8,7 @@ from pathlib import Path
 
 from . import __version__
 
-EXIT_CLEAN, EXIT_VIOLATIONS, EXIT_USAGE = 0, 1, 2
+EXIT_CLEAN, EXIT_VIOLATIONS, EXIT_USAGE, EXIT_INCOMPLETE = 0, 1, 2, 3
 
 
 class UsageError(Exception):
@@ -43,6 +43,31 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("--trust-parameter-defaults", action="store_true", default=None,
                       help="judge parameters without AllowedValues by their Default")
     scan.add_argument("--skip-rule", action="append", default=[], metavar="RULE_ID")
+
+    audit = commands.add_parser(
+        "audit", help="judge what is really deployed in AWS accounts",
+        description="Read live resources with boto3 and judge them with the same rules as scan. "
+                    "Exit codes: 0 clean, 1 violations, 2 usage, 3 incomplete (some checks could "
+                    "not run: nothing unread is reported compliant).")
+    audit.add_argument("--region", action="append", default=[], metavar="REGION",
+                       help="region to audit (repeatable; default: the session's region)")
+    audit.add_argument("--all-regions", action="store_true", help="every region enabled in the account")
+    audit.add_argument("--endpoint-url", metavar="URL", help="AWS endpoint (e.g. moto on loopback)")
+    audit.add_argument("--profile", metavar="NAME", help="AWS profile of the calling credentials")
+    who = audit.add_mutually_exclusive_group()
+    who.add_argument("--role-arn", action="append", default=[], metavar="ARN",
+                     help="assume this read-only role and audit its account (repeatable)")
+    who.add_argument("--org", action="store_true",
+                     help="audit every active account of the AWS Organization, through --org-role")
+    audit.add_argument("--org-role", default="dpguard-audit", metavar="NAME",
+                       help="role name to assume in each account with --org (default: dpguard-audit)")
+    audit.add_argument("--concurrency", type=int, default=8, metavar="N", help="parallel API readers (default 8)")
+    audit.add_argument("--format", choices=SCAN_FORMATS, default="table")
+    audit.add_argument("--output", "-o", metavar="FILE")
+    audit.add_argument("--fail-on", choices=("error", "warning"), default="error")
+    audit.add_argument("--config", metavar="FILE", help="YAML or JSON settings, as for scan")
+    audit.add_argument("--skip-rule", action="append", default=[], metavar="RULE_ID")
+    audit.set_defaults(unverifiable=None, trust_parameter_defaults=None)
 
     report = commands.add_parser(
         "report", help="write the auditor report (HTML, Markdown, JSON data, CSV)",
@@ -114,6 +139,20 @@ def scan(args: argparse.Namespace) -> int:
     return EXIT_VIOLATIONS if report.failing(args.fail_on) else EXIT_CLEAN
 
 
+def audit(args: argparse.Namespace) -> int:
+    from .audit.cli import run_audit
+    from .output import render_scan
+
+    if args.concurrency < 1:
+        raise UsageError("dpguard audit: --concurrency must be at least 1")
+    result = run_audit(args, load_config(args.config, args))
+    color = not args.output and args.format == "table" and sys.stdout.isatty() and "NO_COLOR" not in os.environ
+    write(render_scan(result.report, args.format, color=color), args.output)
+    if result.report.failing(args.fail_on):
+        return EXIT_VIOLATIONS
+    return EXIT_INCOMPLETE if result.incomplete else EXIT_CLEAN
+
+
 def report(args: argparse.Namespace) -> int:
     from . import report as auditor_report
 
@@ -152,6 +191,8 @@ def main(argv: list[str] | None = None) -> int:
             return rules(args)
         if args.command == "report":
             return report(args)
+        if args.command == "audit":
+            return audit(args)
         build_parser().print_help()
         return EXIT_USAGE
     except UsageError as e:

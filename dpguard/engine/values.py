@@ -370,6 +370,7 @@ def _unknown(reason: str) -> Callable:
     return lambda arg, tpl, depth: [Unknown(reason)]
 
 
+UNREADABLE = "Fn::DpguardUnreadable"
 INTRINSICS: dict[str, Callable[[Any, Any, int], list]] = {
     "Ref": _ref,
     "Fn::GetAtt": _get_att,
@@ -384,6 +385,8 @@ INTRINSICS: dict[str, Callable[[Any, Any, int], list]] = {
     "Fn::GetAZs": _unknown("Fn::GetAZs is known only at deploy time"),
     "Fn::Cidr": _unknown("Fn::Cidr is computed at deploy time"),
     "Fn::Transform": _unknown("a macro (Fn::Transform) rewrites this value at deploy time"),
+    # Written only by `dpguard audit` where an AWS API would not answer: {UNREADABLE: "why"}.
+    UNREADABLE: lambda reason, tpl, depth: [Unknown(str(reason))],
 }
 
 

@@ -1,0 +1,74 @@
+"""`dpguard audit`: whose credentials, which accounts and regions, and a progress bar."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+import boto3
+import botocore.exceptions
+
+from ..engine import Config
+from .clients import Clients, pages
+from .run import AuditResult, audit
+
+SESSION_NAME = "dpguard-audit"
+
+
+
+
+def run_audit(args: argparse.Namespace, config: Config) -> AuditResult:
+    from ..cli import UsageError
+
+    try:
+        session = boto3.Session(profile_name=args.profile)
+        home = session.region_name or "us-east-1"
+        base = Clients(session, endpoint_url=args.endpoint_url, max_pool=args.concurrency * 2)
+        accounts = [base]
+        if args.role_arn:
+            accounts = [assumed(base, home, arn, args.endpoint_url, args.concurrency) for arn in args.role_arn]
+        elif args.org:
+            accounts = [assumed(base, home, f"arn:aws:iam::{account}:role/{args.org_role}", args.endpoint_url,
+                                args.concurrency) for account in organization_accounts(base, home)]
+        regions = args.region or ([r for r in enabled_regions(base, home)] if args.all_regions else [home])
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:
+        raise UsageError(f"dpguard audit: {e}") from None
+    return audit(accounts, regions, config=config, concurrency=args.concurrency, progress=progress_bar())
+
+
+def assumed(base: Clients, region: str, role_arn: str, endpoint_url: str | None, concurrency: int) -> Clients:
+    """Clients of the account behind `role_arn`, through STS with the caller's credentials."""
+    credentials = base("sts", region).assume_role(RoleArn=role_arn, RoleSessionName=SESSION_NAME)["Credentials"]
+    session = boto3.Session(aws_access_key_id=credentials["AccessKeyId"],
+                            aws_secret_access_key=credentials["SecretAccessKey"],
+                            aws_session_token=credentials["SessionToken"], region_name=region)
+    return Clients(session, endpoint_url=endpoint_url, account=role_arn.split(":")[4], max_pool=concurrency * 2)
+
+
+def organization_accounts(base: Clients, region: str) -> list[str]:
+    organizations = base("organizations", region)
+    return [a["Id"] for a in pages(organizations, "list_accounts", "Accounts") if a.get("Status") == "ACTIVE"]
+
+
+def enabled_regions(base: Clients, region: str) -> list[str]:
+    answer = base("ec2", region).describe_regions(
+        Filters=[{"Name": "opt-in-status", "Values": ["opt-in-not-required", "opted-in"]}])
+    return sorted(r["RegionName"] for r in answer["Regions"])
+
+
+def progress_bar():
+    """A progress bar on a terminal (stderr), nothing otherwise."""
+    if not sys.stderr.isatty():
+        return None
+    from rich.progress import Progress
+
+    bar = Progress(transient=True)
+    task = {}
+
+    def update(done: int, total: int) -> None:
+        if not task:
+            bar.start()
+            task["id"] = bar.add_task("reading the account", total=total)
+        bar.update(task["id"], completed=done)
+        if done >= total:
+            bar.stop()
+    return update

@@ -1,0 +1,58 @@
+"""What an account really holds, written as CloudFormation: collectors turn API answers into
+resources of the types and properties a template would have, so the catalogue that judges
+templates judges the live account too, with the same rule ids, clauses and messages.
+
+A fact the API would not give (access denied, throttled past retries, deleted mid-scan) is
+written as `{"Fn::DpguardUnreadable": "why"}`: the engine reads it as a value it cannot know,
+and every rule that needs it reports `unverifiable` with that reason, never compliant."""
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..engine.values import UNREADABLE
+
+LIVE = "dpguard:live"  # resource Metadata: {"arn", "region", "account"}
+
+
+def unreadable(reason: str) -> dict:
+    return {UNREADABLE: reason}
+
+
+def ref(logical_id: str) -> dict:
+    return {"Ref": logical_id}
+
+
+@dataclass
+class LiveTemplate:
+    """The resources of one account and region (global services under region "global")."""
+
+    account: str
+    region: str
+    resources: dict[str, dict] = field(default_factory=dict)
+    gaps: list[str] = field(default_factory=list)  # whole checks that could not run
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, hint: str, rtype: str, properties: dict[str, Any], *, arn: str,
+            region: str | None = None) -> str:
+        """Add a resource; returns its logical id (unique, derived from `hint`, e.g. a name)."""
+        base = re.sub(r"[^A-Za-z0-9]", "", hint.title())[:200] or "Resource"
+        with self._lock:
+            logical_id, n = base, 1
+            while logical_id in self.resources:
+                n += 1
+                logical_id = f"{base}{n}"
+            self.resources[logical_id] = {
+                "Type": rtype, "Properties": properties,
+                "Metadata": {LIVE: {"arn": arn, "region": region or self.region, "account": self.account}}}
+        return logical_id
+
+    def gap(self, reason: str) -> None:
+        with self._lock:
+            self.gaps.append(reason)
+
+    def as_template(self) -> dict:
+        return {"Description": f"live resources of account {self.account} in {self.region}",
+                "Resources": self.resources}
