@@ -45,7 +45,8 @@ def run_case(rule_id: str, case: dict):
     app = App()
     templates = case.get("templates") or [case["template"]]
     for index, template in enumerate(templates):
-        app.add(f"{case['name']}-{index}.yaml", template, f"Stack{index}")
+        # `live: true`: a template as `dpguard audit` writes it from a live account
+        app.add(f"{case['name']}-{index}.yaml", template, f"Stack{index}", live=bool(case.get("live")))
     config = Config(**{k: (tuple(v) if isinstance(v, list) else v)
                        for k, v in (case.get("config") or {}).items()})
     return [f for f in evaluate(app, config, [RULES[rule_id]]).findings if f.rule_id == rule_id]

@@ -12,9 +12,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..engine.template import LIVE  # resource Metadata: {"arn", "region", "account", facts...}
 from ..engine.values import UNREADABLE
-
-LIVE = "dpguard:live"  # resource Metadata: {"arn", "region", "account"}
 
 
 def unreadable(reason: str) -> dict:

@@ -69,7 +69,7 @@ def audit(accounts: list[Clients], regions: list[str], *, config: Config | None 
     for (account, region), live in sorted(lives.items()):
         for reason in live.gaps:
             live.add("Gap", GAP, {"Reason": reason}, arn=f"arn:aws:::{account}", region=region)
-        app.add(f"aws://{account}/{region}", live.as_template(), f"{account}/{region}")
+        app.add(f"aws://{account}/{region}", live.as_template(), f"{account}/{region}", live=True)
     config = Config(**{**asdict(config), "disabled_rules": config.disabled_rules | TEMPLATE_ONLY})
     report = evaluate(app, config)
     report.findings = [_with_location(f, app) for f in report.findings]

@@ -15,6 +15,9 @@ from .values import (ABSENT, TOKEN_RE, ResRef, Unknown, _SUB_VAR, alternatives,
                      condition_value, scalar_alternatives)
 
 
+LIVE = "dpguard:live"  # resource Metadata of live resources (dpguard/audit/live.py)
+
+
 class Resource:
     __slots__ = ("logical_id", "type", "props", "raw", "template", "problem", "cache")
 
@@ -46,6 +49,13 @@ class Resource:
     def metadata(self) -> dict:
         meta = self.raw.get("Metadata") if isinstance(self.raw, dict) else None
         return meta if isinstance(meta, dict) else {}
+
+    @property
+    def live_facts(self) -> dict | None:
+        """What `dpguard audit` read about a live resource that no template states (Metadata
+        "dpguard:live"); None for resources of templates, whatever their metadata claims."""
+        facts = self.metadata.get(LIVE) if self.template.live else None
+        return facts if isinstance(facts, dict) else None
 
     @property
     def construct_path(self) -> str | None:
@@ -125,6 +135,7 @@ class Template:
     mappings: dict = field(default_factory=dict)
     conditions: dict = field(default_factory=dict)
     construct_paths: dict[str, str] = field(default_factory=dict)  # from a cloud assembly's metadata
+    live: bool = False  # written by `dpguard audit` from a live account, not read from a file
     _by_type: dict[str, list[Resource]] | None = field(default=None, repr=False)
     _referrers: dict[str, list[Resource]] | None = field(default=None, repr=False)
     _conditions_seen: dict[str, bool | None] = field(default_factory=dict, repr=False)
@@ -269,14 +280,15 @@ class App:
     _cross_refs: dict | None = field(default=None, repr=False)
     _by_key: dict[str, Template] = field(default_factory=dict, repr=False)  # real path -> template
 
-    def add(self, path: str, data: dict, stack: str, parent: Resource | None = None) -> Template:
+    def add(self, path: str, data: dict, stack: str, parent: Resource | None = None,
+            live: bool = False) -> Template:
         """Add a template; the same file named twice (`cdk.out` and a template inside it) is
         judged once."""
         key = os.path.realpath(path)
         if key in self._by_key:
             return self._by_key[key]
         tpl = Template(uid=len(self.templates), path=path, data=data, stack=stack, app=self,
-                       parent=parent)
+                       parent=parent, live=live)
         self._by_key[key] = tpl
         self.templates.append(tpl)
         self._exports = self._cross_refs = None

@@ -33,7 +33,6 @@ NACL_ENTRY = "AWS::EC2::NetworkAclEntry"
 # What CDK's `restrict_default_security_group=True` synthesizes: a custom resource that removes
 # every rule of the VPC's default security group.
 RESTRICT_DEFAULT_SG = "Custom::VpcRestrictDefaultSG"
-
 # Resources whose CIDR attributes are ranges AWS allocates (/16 to /28 for IPv4, /44 to /64 for
 # IPv6): such a range is never the whole internet.
 ADDRESS_RANGES = (VPC, "AWS::EC2::VPCCidrBlock", "AWS::EC2::Subnet", "AWS::EC2::SubnetCidrBlock")
@@ -429,11 +428,35 @@ def vpc_default_sg_restricted(r, t):
                 yield violation(path, "adds a rule to the default security group of the default VPC; "
                                       "use a security group of your own")
         return
+    if r.live_facts is not None:
+        yield from _live_default_group(r, t)
+        return
     wanted = r.ref("DefaultSecurityGroup")
     yield from companion_outcomes(
         r, (RESTRICT_DEFAULT_SG,), lambda c: always(c, "DefaultSecurityGroupId", lambda v: v == wanted),
         "no Custom::VpcRestrictDefaultSG removes the rules of the VPC's default security group",
         "whether the rules of the VPC's default security group are removed")
+
+
+def _live_default_group(r: Resource, t) -> Iterator[Outcome]:
+    """A VPC read from a live account (`dpguard audit`), which never has CDK's custom resource:
+    the audit states what its default group holds, Metadata["dpguard:live"]
+    ["default_security_group"] = {"id", "ingress", "egress"} (numbers of rules), or could not read
+    it. Any rule left in the group breaks the policy."""
+    fact = r.live_facts.get("default_security_group", ABSENT)
+    values = [ABSENT] if fact is ABSENT else alternatives(fact, t)
+    for value in values:
+        counts = [as_int(value.get(k)) for k in ("ingress", "egress")] if isinstance(value, dict) else [None]
+        if isinstance(value, Unknown):
+            yield unverifiable("Properties", f"cannot tell whether the VPC's default security group has rules: "
+                                             f"{value.reason}")
+        elif None in counts or any(n < 0 for n in counts):
+            yield unverifiable("Properties", "the audit did not read the VPC's default security group")
+        elif any(counts):
+            group = value.get("id") if isinstance(value.get("id"), str) else "of the VPC"
+            yield violation("Properties", f"the default security group {group} still has {counts[0]} inbound and "
+                                          f"{counts[1]} outbound rule(s); remove them all and use security "
+                                          f"groups of your own")
 
 
 @rule("DP-VpcFlowLogs", clause=1, severity="error", types=[VPC],

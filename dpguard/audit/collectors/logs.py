@@ -1,0 +1,28 @@
+"""CloudWatch Logs log groups: their KMS key and retention.
+
+Shape, as CloudFormation writes it: `AWS::Logs::LogGroup` {LogGroupName, KmsKeyId,
+RetentionInDays, LogGroupClass}. No RetentionInDays means the events never expire, as in a
+template; no KmsKeyId means the service's own key.
+"""
+from __future__ import annotations
+
+from ..clients import Clients, Unreadable, listing
+from ..live import LiveTemplate
+from . import collector
+
+
+@collector("logs")
+def collect(clients: Clients, region: str, live: LiveTemplate) -> None:
+    logs = clients("logs", region)
+    partition = clients.session.get_partition_for_region(region)
+    groups = listing(logs, "describe_log_groups", "logGroups")
+    if isinstance(groups, Unreadable):
+        live.gap(f"log groups in {region} could not be listed: {groups.reason}")
+        return
+    for group in groups:
+        name = group["logGroupName"]
+        arn = group.get("logGroupArn") or (group.get("arn") or "").removesuffix(":*") \
+            or f"arn:{partition}:logs:{region}:{live.account}:log-group:{name}"
+        props = {"LogGroupName": name, "KmsKeyId": group.get("kmsKeyId"),
+                 "RetentionInDays": group.get("retentionInDays"), "LogGroupClass": group.get("logGroupClass")}
+        live.add(name, "AWS::Logs::LogGroup", {k: v for k, v in props.items() if v is not None}, arn=arn)
