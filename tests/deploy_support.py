@@ -2,7 +2,7 @@
 against moto's server on loopback, and what it takes to get there.
 
 * `MotoServer` starts moto's server (`moto_server`) on a free loopback port, waits until it
-  answers and always stops it. `fix_moto` first fixes, in that server, three moto 5.2.5 bugs
+  answers and always stops it. `fix_moto` first fixes, in that server, four moto 5.2.5 bugs
   that made the deploy fail (each makes moto do what AWS does; see its docstring).
 * `cli_env` is a clean environment for the CDK CLI: dummy credentials, the moto endpoint,
   no real AWS configuration, no version check, notices or telemetry (nothing leaves loopback).
@@ -76,7 +76,12 @@ def fix_moto() -> None:
     * AWS::RDS::DBInstance: `DBParameterGroupName: {"Ref": <an AWS::RDS::DBParameterGroup>}`
       is the group's name in AWS; moto's Ref gives the group object (the model has no physical
       resource id) and creating the instance fails with AttributeError ('startswith'). The
-      object is replaced by its name here, as moto already does for DBSubnetGroupName."""
+      object is replaced by its name here, as moto already does for DBSubnetGroupName.
+    * AWS::IAM::Role `Policies`, AWS::IAM::User `Policies` and AWS::IAM::Policy: inline policy
+      documents are JSON objects in templates and JSON strings in IAM; moto keeps the objects, and
+      GetAccountAuthorizationDetails (what `dpguard audit` reads IAM with) then fails with a 500
+      (urllib.parse.quote of a dict). Serialized here."""
+    from moto.iam.models import InlinePolicy, Role, User
     from moto.kms.models import Key
     from moto.rds.models import DBInstance, DBParameterGroup
 
@@ -94,7 +99,18 @@ def fix_moto() -> None:
             properties["DBParameterGroupName"] = group.name
         return properties
 
-    for model, fix in ((Key, kms_key), (DBInstance, parameter_group_name)):
+    def inline_policies(properties: dict) -> dict:
+        if isinstance(properties.get("PolicyDocument"), dict):
+            properties["PolicyDocument"] = json.dumps(properties["PolicyDocument"])
+        if isinstance(properties.get("Policies"), list):
+            properties["Policies"] = [
+                {**p, "PolicyDocument": json.dumps(p["PolicyDocument"])}
+                if isinstance(p, dict) and isinstance(p.get("PolicyDocument"), dict) else p
+                for p in properties["Policies"]]
+        return properties
+
+    for model, fix in ((Key, kms_key), (DBInstance, parameter_group_name), (Role, inline_policies),
+                       (User, inline_policies), (InlinePolicy, inline_policies)):
         original = model.create_from_cloudformation_json.__func__
         if getattr(original, "_dpguard_fix", None):
             continue
