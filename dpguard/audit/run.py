@@ -30,6 +30,7 @@ class AuditFinding(Finding):
 @dataclass
 class AuditResult:
     report: Report
+    app: App  # the live templates, one per account and region ("global" for IAM and S3)
     calls: dict[str, int] = field(default_factory=dict)  # API operation -> times called
 
     @property
@@ -77,7 +78,7 @@ def audit(accounts: list[Clients], regions: list[str], *, config: Config | None 
     for clients in accounts:
         for operation, n in clients.calls.items():
             calls[operation] = calls.get(operation, 0) + n
-    return AuditResult(report, calls)
+    return AuditResult(report, app, calls)
 
 
 def _collect(clients: Clients, c: Collector, region: str, live: LiveTemplate) -> None:
