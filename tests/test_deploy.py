@@ -544,6 +544,11 @@ def test_audit_then_drift_reports_exactly_the_drift(deployment: Deployment):
     assert before["summary"]["resources"] > 0
     gaps = [f["message"] for f in before["findings"] if f["rule_id"] == "DP-AuditComplete"]
     assert not gaps, gaps
+    # The acknowledgment made at synth (dpguard.acknowledge) follows the bucket into the audit.
+    acknowledged = {(f["rule_id"], f["arn"]) for f in before["findings"] if f["status"] == "acknowledged"}
+    access_logs = next(stack.physical_id(lid) for stack, lid, r in deployment.resources("AWS::S3::Bucket")
+                       if "DP-ConfidentialDataCmk" in json.dumps(r.get("Metadata", {})))
+    assert ("DP-ConfidentialDataCmk", f"arn:aws:s3:::{access_logs}") in acknowledged
     clients = deployment.clients
     data_bucket = next(stack.physical_id(lid) for stack, lid, r in deployment.resources("AWS::S3::Bucket")
                        if "KMSMasterKeyID" in json.dumps(r["Properties"].get("BucketEncryption", {}))

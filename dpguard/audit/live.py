@@ -32,6 +32,8 @@ class LiveTemplate:
     region: str
     resources: dict[str, dict] = field(default_factory=dict)
     gaps: list[str] = field(default_factory=list)  # whole checks that could not run
+    # physical id -> acknowledgments from the template that deployed the resource
+    acknowledgments: dict[str, list] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, hint: str, rtype: str, properties: dict[str, Any], *, arn: str,
@@ -52,6 +54,28 @@ class LiveTemplate:
         with self._lock:
             self.gaps.append(reason)
 
+    def acknowledge(self, physical_id: str, entries: list) -> None:
+        with self._lock:
+            self.acknowledgments.setdefault(physical_id, []).extend(entries)
+
     def as_template(self) -> dict:
         return {"Description": f"live resources of account {self.account} in {self.region}",
                 "Resources": self.resources}
+
+
+def apply_acknowledgments(lives: list[LiveTemplate]) -> None:
+    """Give each live resource the acknowledgments of the template resource that deployed it,
+    matched by physical id: the ARN itself, or its last segment (a bucket name, a key id, a group
+    id, a role name)."""
+    by_id: dict[str, list] = {}
+    for live in lives:
+        for physical_id, entries in live.acknowledgments.items():
+            by_id.setdefault(physical_id, []).extend(entries)
+    if not by_id:
+        return
+    for live in lives:
+        for resource in live.resources.values():
+            arn = resource["Metadata"][LIVE]["arn"]
+            entries = by_id.get(arn) or by_id.get(re.split(r"[:/]", arn)[-1])
+            if entries:
+                resource["Metadata"]["cdk_nag"] = {"rules_to_suppress": entries}

@@ -12,7 +12,7 @@ from ..engine.findings import UNVERIFIABLE, Finding
 from ..engine.template import App
 from .clients import Clients
 from .collectors import GLOBAL, Collector, collectors
-from .live import LIVE, LiveTemplate
+from .live import LIVE, LiveTemplate, apply_acknowledgments
 
 # Rules whose control is about how a template is written, or that judge an app as a whole: what
 # they ask of a live account is checked by live rules (dpguard/rules/live.py) or not at all.
@@ -66,6 +66,7 @@ def audit(accounts: list[Clients], regions: list[str], *, config: Config | None 
             done += 1
             if progress:
                 progress(done, len(tasks))
+    apply_acknowledgments(list(lives.values()))
     app = App(trust_parameter_defaults=False)
     for (account, region), live in sorted(lives.items()):
         for reason in live.gaps:
