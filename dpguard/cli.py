@@ -49,25 +49,25 @@ def build_parser() -> argparse.ArgumentParser:
         description="Read live resources with boto3 and judge them with the same rules as scan. "
                     "Exit codes: 0 clean, 1 violations, 2 usage, 3 incomplete (some checks could "
                     "not run: nothing unread is reported compliant).")
-    audit.add_argument("--region", action="append", default=[], metavar="REGION",
-                       help="region to audit (repeatable; default: the session's region)")
-    audit.add_argument("--all-regions", action="store_true", help="every region enabled in the account")
-    audit.add_argument("--endpoint-url", metavar="URL", help="AWS endpoint (e.g. moto on loopback)")
-    audit.add_argument("--profile", metavar="NAME", help="AWS profile of the calling credentials")
-    who = audit.add_mutually_exclusive_group()
-    who.add_argument("--role-arn", action="append", default=[], metavar="ARN",
-                     help="assume this read-only role and audit its account (repeatable)")
-    who.add_argument("--org", action="store_true",
-                     help="audit every active account of the AWS Organization, through --org-role")
-    audit.add_argument("--org-role", default="dpguard-audit", metavar="NAME",
-                       help="role name to assume in each account with --org (default: dpguard-audit)")
-    audit.add_argument("--concurrency", type=int, default=8, metavar="N", help="parallel API readers (default 8)")
+    add_account_options(audit, "audit")
     audit.add_argument("--format", choices=SCAN_FORMATS, default="table")
     audit.add_argument("--output", "-o", metavar="FILE")
     audit.add_argument("--fail-on", choices=("error", "warning"), default="error")
     audit.add_argument("--config", metavar="FILE", help="YAML or JSON settings, as for scan")
     audit.add_argument("--skip-rule", action="append", default=[], metavar="RULE_ID")
     audit.set_defaults(unverifiable=None, trust_parameter_defaults=None)
+
+    review = commands.add_parser(
+        "access-review", help="the quarterly access review: who can reach private data",
+        description="List every IAM user and role with its last use, credentials and policies, who can "
+                    "decrypt with each customer-managed KMS key, and what to remove or fix (clause 2). "
+                    "Exit codes: 0 nothing flagged, 1 something flagged, 2 usage, 3 incomplete (some "
+                    "part could not be read).")
+    add_account_options(review, "review")
+    review.add_argument("--format", choices=("table", "json", "csv", "markdown"), default="table")
+    review.add_argument("--output", "-o", metavar="FILE", help="write the review here instead of stdout")
+    review.add_argument("--today", metavar="YYYY-MM-DD",
+                        help="the review's date, for reproducible reports (default: today)")
 
     report = commands.add_parser(
         "report", help="write the auditor report (HTML, Markdown, JSON data, CSV)",
@@ -84,6 +84,23 @@ def build_parser() -> argparse.ArgumentParser:
     rules.add_argument("--format", choices=RULE_FORMATS, default="table")
     rules.add_argument("--output", "-o", metavar="FILE")
     return parser
+
+
+def add_account_options(parser: argparse.ArgumentParser, verb: str) -> None:
+    """Whose credentials, which accounts and regions: shared by `audit` and `access-review`."""
+    parser.add_argument("--region", action="append", default=[], metavar="REGION",
+                        help=f"region to {verb} (repeatable; default: the session's region)")
+    parser.add_argument("--all-regions", action="store_true", help="every region enabled in the account")
+    parser.add_argument("--endpoint-url", metavar="URL", help="AWS endpoint (e.g. moto on loopback)")
+    parser.add_argument("--profile", metavar="NAME", help="AWS profile of the calling credentials")
+    who = parser.add_mutually_exclusive_group()
+    who.add_argument("--role-arn", action="append", default=[], metavar="ARN",
+                     help=f"assume this read-only role and {verb} its account (repeatable)")
+    who.add_argument("--org", action="store_true",
+                     help=f"{verb} every active account of the AWS Organization, through --org-role")
+    parser.add_argument("--org-role", default="dpguard-audit", metavar="NAME",
+                        help="role name to assume in each account with --org (default: dpguard-audit)")
+    parser.add_argument("--concurrency", type=int, default=8, metavar="N", help="parallel API readers (default 8)")
 
 
 def load_config(path: str | None, args: argparse.Namespace):
@@ -153,6 +170,18 @@ def audit(args: argparse.Namespace) -> int:
     return EXIT_INCOMPLETE if result.incomplete else EXIT_CLEAN
 
 
+def access_review(args: argparse.Namespace) -> int:
+    from .audit.access_review import command
+    from .output.access_review_writers import render_review
+
+    review = command(args)
+    color = not args.output and args.format == "table" and sys.stdout.isatty() and "NO_COLOR" not in os.environ
+    write(render_review(review, args.format, color=color), args.output)
+    if review.flagged:
+        return EXIT_VIOLATIONS
+    return EXIT_INCOMPLETE if review.incomplete else EXIT_CLEAN
+
+
 def report(args: argparse.Namespace) -> int:
     from . import report as auditor_report
 
@@ -193,6 +222,8 @@ def main(argv: list[str] | None = None) -> int:
             return report(args)
         if args.command == "audit":
             return audit(args)
+        if args.command == "access-review":
+            return access_review(args)
         build_parser().print_help()
         return EXIT_USAGE
     except UsageError as e:

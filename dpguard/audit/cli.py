@@ -17,6 +17,13 @@ SESSION_NAME = "dpguard-audit"
 
 
 def run_audit(args: argparse.Namespace, config: Config) -> AuditResult:
+    accounts, regions = resolve_accounts(args)
+    return audit(accounts, regions, config=config, concurrency=args.concurrency, progress=progress_bar())
+
+
+def resolve_accounts(args: argparse.Namespace, command: str = "dpguard audit") -> tuple[list[Clients], list[str]]:
+    """The accounts (their clients) and regions named by the account options shared by `audit`
+    and `access-review` (--profile, --endpoint-url, --role-arn, --org, --region, --all-regions)."""
     from ..cli import UsageError
 
     try:
@@ -31,8 +38,8 @@ def run_audit(args: argparse.Namespace, config: Config) -> AuditResult:
                                 args.concurrency) for account in organization_accounts(base, home)]
         regions = args.region or ([r for r in enabled_regions(base, home)] if args.all_regions else [home])
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:
-        raise UsageError(f"dpguard audit: {e}") from None
-    return audit(accounts, regions, config=config, concurrency=args.concurrency, progress=progress_bar())
+        raise UsageError(f"{command}: {e}") from None
+    return accounts, regions
 
 
 def assumed(base: Clients, region: str, role_arn: str, endpoint_url: str | None, concurrency: int) -> Clients:
