@@ -100,6 +100,8 @@ def add_account_options(parser: argparse.ArgumentParser, verb: str) -> None:
                      help=f"{verb} every active account of the AWS Organization, through --org-role")
     parser.add_argument("--org-role", default="dpguard-audit", metavar="NAME",
                         help="role name to assume in each account with --org (default: dpguard-audit)")
+    parser.add_argument("--external-id", metavar="ID",
+                        help="the ExternalId the audit role's trust policy asks for (with --role-arn or --org)")
     parser.add_argument("--concurrency", type=int, default=8, metavar="N", help="parallel API readers (default 8)")
 
 

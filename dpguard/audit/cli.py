@@ -32,19 +32,23 @@ def resolve_accounts(args: argparse.Namespace, command: str = "dpguard audit") -
         base = Clients(session, endpoint_url=args.endpoint_url, max_pool=args.concurrency * 2)
         accounts = [base]
         if args.role_arn:
-            accounts = [assumed(base, home, arn, args.endpoint_url, args.concurrency) for arn in args.role_arn]
+            accounts = [assumed(base, home, arn, args.endpoint_url, args.concurrency, args.external_id)
+                        for arn in args.role_arn]
         elif args.org:
             accounts = [assumed(base, home, f"arn:aws:iam::{account}:role/{args.org_role}", args.endpoint_url,
-                                args.concurrency) for account in organization_accounts(base, home)]
+                                args.concurrency, args.external_id) for account in organization_accounts(base, home)]
         regions = args.region or ([r for r in enabled_regions(base, home)] if args.all_regions else [home])
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:
         raise UsageError(f"{command}: {e}") from None
     return accounts, regions
 
 
-def assumed(base: Clients, region: str, role_arn: str, endpoint_url: str | None, concurrency: int) -> Clients:
+def assumed(base: Clients, region: str, role_arn: str, endpoint_url: str | None, concurrency: int,
+            external_id: str | None = None) -> Clients:
     """Clients of the account behind `role_arn`, through STS with the caller's credentials."""
-    credentials = base("sts", region).assume_role(RoleArn=role_arn, RoleSessionName=SESSION_NAME)["Credentials"]
+    extra = {"ExternalId": external_id} if external_id else {}
+    credentials = base("sts", region).assume_role(RoleArn=role_arn, RoleSessionName=SESSION_NAME,
+                                                  **extra)["Credentials"]
     session = boto3.Session(aws_access_key_id=credentials["AccessKeyId"],
                             aws_secret_access_key=credentials["SecretAccessKey"],
                             aws_session_token=credentials["SessionToken"], region_name=region)

@@ -59,6 +59,7 @@ def build(paths: list[str], config: Config | None = None, now: dt.datetime | Non
         template_paths.append(raw)
         if path.is_dir():
             evidence.find_assemblies(path)
+            saved += saved_results(path, evidence)
 
     app, errors = load(template_paths, trust_parameter_defaults=config.trust_parameter_defaults)
     evidence.problems.extend(str(e) for e in errors)
@@ -102,6 +103,24 @@ def build(paths: list[str], config: Config | None = None, now: dt.datetime | Non
         "acknowledgments": acknowledgments,
         "nag": nag_packs,
     }
+
+
+def saved_results(directory: Path, evidence: "Evidence") -> list[tuple[Path, dict]]:
+    """Saved `dpguard scan` / `dpguard audit` JSON files in a directory (e.g. one a day's audits
+    were written to), outside cloud assemblies and report folders."""
+    found = []
+    for path in sorted(directory.rglob("*.json")):
+        folders = [directory.joinpath(*path.relative_to(directory).parts[:i])
+                   for i in range(len(path.relative_to(directory).parts))]
+        if any((folder / "manifest.json").is_file() for folder in folders):
+            continue  # part of a cloud assembly: its templates are read as such
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue  # not a results file; templates among them are the loader's
+        if isinstance(doc, dict) and "findings" in doc and "tool" in doc and doc.get("schema") != SCHEMA:
+            found.append((path, doc))
+    return found
 
 
 def _count(findings: list[dict], source: str, status: str) -> int:

@@ -1,0 +1,49 @@
+"""`dpguard audit` as a user runs it: accounts through an assumed role, formats, exit codes."""
+from __future__ import annotations
+
+import json
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from dpguard.cli import main
+
+
+@pytest.fixture
+def aws(monkeypatch):
+    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                        "AWS_DEFAULT_REGION": "us-east-1", "AWS_CONFIG_FILE": "/nonexistent",
+                        "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent"}.items():
+        monkeypatch.setenv(name, value)
+    with mock_aws():
+        yield
+
+
+def test_an_assumed_role_with_an_external_id(aws, tmp_path):
+    role = "arn:aws:iam::111122223333:role/dpguard-audit"
+    output = tmp_path / "audit.json"
+    code = main(["audit", "--role-arn", role, "--external-id", "audit-2026", "--format", "json", "-o", str(output)])
+    report = json.loads(output.read_text())
+    assert code in (0, 1, 3)
+    assert {f["account"] for f in report["findings"] if f["account"]} <= {"111122223333"}
+
+
+def test_exit_1_on_violations_and_the_json_contract(aws, tmp_path):
+    boto3.client("s3").create_bucket(Bucket="plain-bucket")
+    output = tmp_path / "audit.json"
+    assert main(["audit", "--format", "json", "-o", str(output)]) == 1
+    finding = next(f for f in json.loads(output.read_text())["findings"] if f["rule_id"] == "DP-S3Encryption")
+    assert finding["arn"] == "arn:aws:s3:::plain-bucket" and finding["region"] == "us-east-1"
+    assert finding["clause"] == 7 and finding["account"] == "123456789012"
+
+
+def test_a_report_of_a_folder_of_saved_audits(aws, tmp_path, capsys):
+    boto3.client("s3").create_bucket(Bucket="plain-bucket")
+    audits = tmp_path / "audits"
+    audits.mkdir()
+    main(["audit", "--format", "json", "-o", str(audits / "2026-11-28.json")])
+    assert main(["report", str(audits), "--out", str(tmp_path / "report")]) == 0
+    data = json.loads((tmp_path / "report" / "dpguard-report.json").read_text())
+    assert any(f["rule_id"] == "DP-S3Encryption" and f["arn"] for f in data["findings"])
+    assert [i["kind"] for i in data["evidence"]["inputs"]] == ["audit-json"]
