@@ -34,6 +34,7 @@ class Clients:
                  max_pool: int = 16) -> None:
         self.session = session
         self.endpoint_url = endpoint_url
+        self.concurrency = max(1, max_pool // 2)  # readers a collector may run side by side
         self.config = botocore.config.Config(retries=RETRIES, max_pool_connections=max_pool,
                                              connect_timeout=10, read_timeout=30)
         self.calls: Counter = Counter()  # "s3:ListBuckets" -> times called

@@ -11,9 +11,6 @@ from ..live import LiveTemplate, ref, unreadable
 from . import GLOBAL, collector
 
 
-BUCKET_READERS = 8
-
-
 def fact(answer, pick):
     """`pick(answer)` for an answer, the reason for an Unreadable, None when not configured."""
     if isinstance(answer, Unreadable):
@@ -30,7 +27,7 @@ def collect(clients: Clients, region: str, live: LiveTemplate) -> None:
         return
     # S3 answers per bucket, ten calls each: read buckets side by side, or one account's buckets
     # are a single serial chain that sets the whole audit's time.
-    with ThreadPoolExecutor(max_workers=BUCKET_READERS) as pool:
+    with ThreadPoolExecutor(max_workers=clients.concurrency) as pool:
         for future in [pool.submit(_bucket, clients, s3, bucket["Name"], live) for bucket in buckets]:
             future.result()
 
