@@ -47,3 +47,14 @@ def test_a_report_of_a_folder_of_saved_audits(aws, tmp_path, capsys):
     data = json.loads((tmp_path / "report" / "dpguard-report.json").read_text())
     assert any(f["rule_id"] == "DP-S3Encryption" and f["arn"] for f in data["findings"])
     assert [i["kind"] for i in data["evidence"]["inputs"]] == ["audit-json"]
+
+
+@pytest.mark.parametrize("fmt", ["table", "json", "sarif", "junit", "csv", "markdown"])
+def test_every_output_format_names_the_rule_and_the_resource(aws, tmp_path, fmt, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "300")  # the table wraps at the terminal's width
+    boto3.client("s3").create_bucket(Bucket="plain-bucket")
+    output = tmp_path / f"audit.{fmt}"
+    assert main(["audit", "--format", fmt, "-o", str(output)]) == 1
+    text = output.read_text()
+    assert "DP-S3Encryption" in text
+    assert "arn:aws:s3:::plain-bucket" in text  # the ARN, in every format

@@ -49,7 +49,9 @@ class Clients:
             if client is None:
                 client = self.session.client(service, region_name=region, endpoint_url=self.endpoint_url,
                                              config=self.config)
-                prefix = client.meta.service_model.signing_name
+                # S3 Control signs as "s3" but needs other permissions than S3's calls of the
+                # same name (GetPublicAccessBlock): keep it apart (audit/permissions.py)
+                prefix = "s3control" if service == "s3control" else client.meta.service_model.signing_name
                 client.meta.events.register("before-call", self._recorder(prefix))
                 self._clients[key] = client
             return client

@@ -26,6 +26,10 @@ class AuditFinding(Finding):
     region: str | None = None
     account: str | None = None
 
+    @property
+    def locator(self) -> str | None:
+        return self.arn or self.construct_path
+
 
 @dataclass
 class AuditResult:

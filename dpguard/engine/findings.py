@@ -62,5 +62,10 @@ class Finding:
         return asdict(self)
 
     @property
+    def locator(self) -> str | None:
+        """What names the resource best: its construct path (an ARN for live findings)."""
+        return self.construct_path
+
+    @property
     def fails(self) -> bool:
         return self.status in (VIOLATION, UNVERIFIABLE)

@@ -8,7 +8,7 @@ from ..engine.evaluate import Report
 
 COLUMNS = ("rule_id", "clause", "severity", "status", "template", "stack", "logical_id",
            "resource_type", "construct_path", "property_path", "message", "remediation",
-           "acknowledgment_reason", "acknowledgment_expires")
+           "acknowledgment_reason", "acknowledgment_expires", "arn", "region", "account")
 
 
 def render(report: Report) -> str:
@@ -20,5 +20,5 @@ def render(report: Report) -> str:
         row = f.as_dict()
         row["acknowledgment_reason"] = ack.get("reason", "")
         row["acknowledgment_expires"] = ack.get("expires") or ""
-        writer.writerow(["" if row[c] is None else row[c] for c in COLUMNS])
+        writer.writerow(["" if row.get(c) is None else row[c] for c in COLUMNS])  # arn...: audits only
     return out.getvalue()

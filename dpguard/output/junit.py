@@ -30,7 +30,7 @@ def render(report: Report, errors: list) -> str:
                 failure = ET.SubElement(case, "failure", type=rule_id,
                                         message=f"{len(failing)} problem(s), clause {rules[rule_id].clause}")
                 failure.text = "\n".join(
-                    f"[{f.status}] {f.logical_id or '-'} {f.property_path}: {f.message}" for f in failing
+                    f"[{f.status}] {f.locator or f.logical_id or '-'} {f.property_path}: {f.message}" for f in failing
                 ) + f"\nFix: {rules[rule_id].remediation}"
             elif found:
                 skipped += 1

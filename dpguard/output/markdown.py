@@ -30,7 +30,7 @@ def render(report: Report, errors: list) -> str:
         lines += ["| | Rule | Clause | Severity | Resource | Property | Problem |",
                   "|---|---|---|---|---|---|---|"]
         for f in report.findings:
-            where = f"{f.stack}/{f.logical_id}" if f.logical_id else f.stack
+            where = f.locator or (f"{f.stack}/{f.logical_id}" if f.logical_id else f.stack)
             problem = f.message
             if f.status == ACKNOWLEDGED:
                 problem += f" — acknowledged: {f.acknowledgment['reason']}"

@@ -43,7 +43,7 @@ def _result(f, index: int) -> dict:
     if f.logical_id:
         location["logicalLocations"] = [{
             "name": f.logical_id,
-            "fullyQualifiedName": f.construct_path or f"{f.stack}/{f.logical_id}",
+            "fullyQualifiedName": f.locator or f"{f.stack}/{f.logical_id}",
             "kind": "resource"}]
     result = {
         "ruleId": f.rule_id,

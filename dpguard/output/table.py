@@ -30,8 +30,8 @@ def render(report: Report, color: bool = False) -> str:
             resource = Text(f"{f.stack}/{f.logical_id}" if f.logical_id else f.stack)
             if f.resource_type:
                 resource.append(f"\n{f.resource_type}", style="dim")
-            if f.construct_path:
-                resource.append(f"\n{f.construct_path}", style="cyan")
+            if f.locator:
+                resource.append(f"\n{f.locator}", style="cyan")
             problem = Text(f.message)
             if f.property_path:
                 problem.append(f"\nat {f.property_path}", style="dim")

@@ -9,7 +9,7 @@ from typing import Any
 
 from ..engine.checks import first, leaves
 from ..engine.findings import unverifiable, violation
-from ..engine.values import ABSENT, ResRef, Unknown, as_int, as_text
+from ..engine.values import ABSENT, ResRef, Unknown, as_bool, as_int, as_text
 from . import rule
 
 
@@ -252,3 +252,23 @@ def guardduty_enabled(r, t):
             yield violation(path, f"GuardDuty has no detector in {region}")
         elif (as_text(status) or "").strip().upper() != "ENABLED":
             yield violation(path, f"the GuardDuty detector in {region} is {status}, not ENABLED")
+
+
+# ---------------------------------------------------------------- clause 1: the account's S3 guard
+
+ACCOUNT_BLOCK_FLAGS = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
+
+
+@rule("DP-S3AccountPublicAccessBlock", clause=1, severity="error", types=["Live::S3::AccountPublicAccessBlock"],
+      title="The account blocks public access to S3 for every bucket",
+      rationale="Clause 1: data is available only to authenticated users. The account-level Block "
+                "Public Access covers every bucket, also those created later outside the templates.",
+      remediation="aws s3control put-public-access-block --account-id ACCOUNT --public-access-block-configuration "
+                  "BlockPublicAcls=true,IgnorePublicAcls=true,BlockPublicPolicy=true,RestrictPublicBuckets=true")
+def s3_account_public_access_block(r, t):
+    for flag in ACCOUNT_BLOCK_FLAGS:
+        for path, value in leaves(r, flag):
+            if isinstance(value, Unknown):
+                yield unverifiable(path, f"cannot tell whether the account's {flag} is on: {value.reason}")
+            elif value is ABSENT or as_bool(value) is not True:
+                yield violation(path, f"the account's S3 Block Public Access has {flag} off")

@@ -1,6 +1,6 @@
 """S3 buckets: encryption, Block Public Access, policy, ACL-free ownership, versioning and its
-lifecycle, access logging, website hosting, tags. (The account-level Block Public Access, an S3
-Control setting, is not read yet.)"""
+lifecycle, access logging, website hosting, tags; and the account's Block Public Access (S3
+Control), which covers every bucket the account will ever have."""
 from __future__ import annotations
 
 import json
@@ -9,6 +9,10 @@ from concurrent.futures import ThreadPoolExecutor
 from ..clients import Clients, Unreadable, read
 from ..live import LiveTemplate, ref, unreadable
 from . import GLOBAL, collector
+
+
+ACCOUNT_BLOCK = "Live::S3::AccountPublicAccessBlock"
+BLOCK_FLAGS = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
 
 
 def fact(answer, pick):
@@ -25,6 +29,14 @@ def collect(clients: Clients, region: str, live: LiveTemplate) -> None:
     if isinstance(buckets, Unreadable):
         live.gap(f"S3 buckets could not be listed: {buckets.reason}")
         return
+    account_block = read(lambda: clients("s3control", region).get_public_access_block(AccountId=clients.account),
+                         missing=("NoSuchPublicAccessBlockConfiguration",))
+    if isinstance(account_block, Unreadable):
+        settings = {flag: unreadable(account_block.reason) for flag in BLOCK_FLAGS}
+    else:
+        settings = (account_block or {}).get("PublicAccessBlockConfiguration", {})
+    live.add("AccountPublicAccessBlock", ACCOUNT_BLOCK, settings,
+             arn=f"arn:aws:s3:::account/{clients.account}", region=region)
     # S3 answers per bucket, ten calls each: read buckets side by side, or one account's buckets
     # are a single serial chain that sets the whole audit's time.
     with ThreadPoolExecutor(max_workers=clients.concurrency) as pool:
