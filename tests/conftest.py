@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import boto3
+import moto
 import pytest
 
 from dpguard.engine.template import App
@@ -19,3 +21,12 @@ def make_app(*templates: dict, trust_parameter_defaults: bool = False) -> App:
 @pytest.fixture
 def root() -> Path:
     return ROOT
+
+
+@pytest.fixture
+def session(monkeypatch):
+    """A boto3 session on moto's in-process AWS (AWS managed IAM policies loaded), in us-east-1."""
+    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    with moto.mock_aws(config={"iam": {"load_aws_managed_policies": True}}):
+        yield boto3.Session(region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")

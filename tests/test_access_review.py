@@ -48,14 +48,6 @@ def arn(kind: str, name: str) -> str:
 DECRYPT_ANY = {"Effect": "Allow", "Action": "kms:Decrypt", "Resource": "*"}
 
 
-@pytest.fixture
-def session(monkeypatch):
-    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
-        monkeypatch.delenv(name, raising=False)
-    with moto.mock_aws(config={"iam": {"load_aws_managed_policies": True}}):
-        yield boto3.Session(region_name=HOME, aws_access_key_id="x", aws_secret_access_key="x")
-
-
 def after(clients: Clients, service: str, operation: str, change) -> None:
     """Rewrite the parsed answer of `operation` on the review's own client."""
     client = clients(service, HOME)

@@ -35,14 +35,6 @@ EVERYTHING = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action
 ALL_S3 = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}
 
 
-@pytest.fixture
-def session(monkeypatch):
-    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
-        monkeypatch.delenv(name, raising=False)
-    with moto.mock_aws(config={"iam": {"load_aws_managed_policies": True}}):
-        yield boto3.Session(region_name=HOME, aws_access_key_id="x", aws_secret_access_key="x")
-
-
 def run(clients: Clients, only: set[str], regions=(HOME,), today: dt.date | None = None):
     config = Config(today=today) if today else None
     return audit([clients], list(regions), only=only, config=config)
