@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-boto3 = pytest.importorskip("boto3")
-moto = pytest.importorskip("moto")
+import boto3
+import moto
 import botocore.exceptions  # noqa: E402
 
 from dpguard.audit.access_review import CAN, MAY, build_review, parse_principal, run_review  # noqa: E402

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-boto3 = pytest.importorskip("boto3")
-moto = pytest.importorskip("moto")
+import boto3
+import moto
 import botocore.awsrequest  # noqa: E402
 import botocore.exceptions  # noqa: E402
 

@@ -12,8 +12,8 @@ import json
 
 import pytest
 
-boto3 = pytest.importorskip("boto3")
-moto = pytest.importorskip("moto")
+import boto3
+import moto
 from botocore.exceptions import ClientError  # noqa: E402
 
 from dpguard.audit.clients import Clients  # noqa: E402

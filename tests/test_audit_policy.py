@@ -27,8 +27,8 @@ from typing import Any, Callable
 
 import pytest
 
-boto3 = pytest.importorskip("boto3")
-moto = pytest.importorskip("moto")
+import boto3
+import moto
 import botocore  # noqa: E402
 import botocore.session  # noqa: E402
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-cdk = pytest.importorskip("aws_cdk")
+import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch as cw, aws_cloudwatch_actions as cw_actions, aws_ec2 as ec2  # noqa: E402
 from aws_cdk import aws_iam as iam, aws_sns as sns  # noqa: E402
 from aws_cdk.assertions import Match, Template  # noqa: E402

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-cdk = pytest.importorskip("aws_cdk")
+import aws_cdk as cdk
 from aws_cdk.assertions import Match, Template  # noqa: E402
 
 import dpguard  # noqa: E402
