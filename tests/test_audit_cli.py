@@ -58,3 +58,11 @@ def test_every_output_format_names_the_rule_and_the_resource(aws, tmp_path, fmt,
     text = output.read_text()
     assert "DP-S3Encryption" in text
     assert "arn:aws:s3:::plain-bucket" in text  # the ARN, in every format
+
+
+def test_a_live_user_is_said_to_exist_not_to_be_created(aws, tmp_path):
+    boto3.client("iam").create_user(UserName="operator")
+    output = tmp_path / "audit.json"
+    main(["audit", "--format", "json", "-o", str(output)])
+    finding = next(f for f in json.loads(output.read_text())["findings"] if f["rule_id"] == "DP-IamNoUsers")
+    assert finding["message"].startswith("the account has an IAM user")

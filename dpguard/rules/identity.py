@@ -17,7 +17,8 @@ from . import rule
       remediation="Use an iam.Role assumed by the workload (assumed_by=iam.ServicePrincipal(...)) "
                   "or IAM Identity Center permission sets for people.")
 def iam_no_users(r, t):
-    yield violation("Properties", "the template creates an IAM user; use roles or IAM Identity Center")
+    made = "the account has" if r.live_facts is not None else "the template creates"
+    yield violation("Properties", f"{made} an IAM user; use roles or IAM Identity Center")
 
 
 @rule("DP-IamNoLoginProfile", clause=2, severity="error", types=["AWS::IAM::User"],
@@ -40,7 +41,8 @@ def iam_no_login_profile(r, t):
       remediation="Give the workload an iam.Role; for CI use OIDC federation "
                   "(iam.OpenIdConnectProvider + iam.WebIdentityPrincipal).")
 def iam_no_access_keys(r, t):
-    yield violation("Properties", "the template creates an IAM access key (a long-lived credential)")
+    made = "the account has" if r.live_facts is not None else "the template creates"
+    yield violation("Properties", f"{made} an IAM access key (a long-lived credential)")
 
 
 # Flows in which the client hands the password itself to Cognito (USER_PASSWORD_AUTH), usually
