@@ -9,17 +9,21 @@ from . import rule
 SYMMETRIC = "SYMMETRIC_DEFAULT"
 
 
+NO_AUTOMATIC_ROTATION = {"EXTERNAL", "AWS_CLOUDHSM", "EXTERNAL_KEY_STORE"}
+
+
 @rule("DP-KmsKeyRotation", clause=7, severity="error", types=["AWS::KMS::Key"],
       title="Symmetric KMS keys rotate automatically",
       rationale="Clause 7: cryptographic material must stay strong and private to our processes; "
                 "yearly automatic rotation limits what one exposed key version can decrypt. "
-                "Rotation is off unless EnableKeyRotation is true. Asymmetric and HMAC keys and "
-                "keys with imported material (Origin EXTERNAL) cannot rotate automatically, so "
-                "the rule does not apply to them.",
+                "Rotation is off unless EnableKeyRotation is true. Asymmetric and HMAC keys, keys "
+                "with imported material (Origin EXTERNAL) and keys in custom key stores "
+                "(AWS_CLOUDHSM, EXTERNAL_KEY_STORE: live accounts only) cannot rotate "
+                "automatically, so the rule does not apply to them.",
       remediation="kms.Key(self, 'DataKey', enable_key_rotation=True)")
 def kms_key_rotation(r, t):
-    if all(origin == "EXTERNAL" for _, origin in r.values("Origin")):
-        return  # imported key material in every variant
+    if all(origin in NO_AUTOMATIC_ROTATION for _, origin in r.values("Origin")):
+        return  # imported key material or a custom key store, in every variant
     specs = [spec for _, spec in r.values("KeySpec")]
     symmetric = any(spec is ABSENT or spec == SYMMETRIC for spec in specs)
     unknown = next((spec for spec in specs if isinstance(spec, Unknown)), None)
