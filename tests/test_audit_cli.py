@@ -22,11 +22,17 @@ def aws(monkeypatch):
 
 def test_an_assumed_role_with_an_external_id(aws, tmp_path):
     role = "arn:aws:iam::111122223333:role/dpguard-audit"
+    credentials = boto3.client("sts").assume_role(RoleArn=role, RoleSessionName="seed")["Credentials"]
+    boto3.client("s3", aws_access_key_id=credentials["AccessKeyId"],
+                 aws_secret_access_key=credentials["SecretAccessKey"],
+                 aws_session_token=credentials["SessionToken"]).create_bucket(Bucket="member-bucket")
+    boto3.client("s3").create_bucket(Bucket="caller-bucket")  # the caller's own account: not audited
     output = tmp_path / "audit.json"
     code = main(["audit", "--role-arn", role, "--external-id", "audit-2026", "--format", "json", "-o", str(output)])
-    report = json.loads(output.read_text())
-    assert code in (0, 1, 3)
-    assert {f["account"] for f in report["findings"] if f["account"]} <= {"111122223333"}
+    findings = json.loads(output.read_text())["findings"]
+    assert code == 1
+    assert {f["arn"] for f in findings if f["rule_id"] == "DP-S3Encryption"} == {"arn:aws:s3:::member-bucket"}
+    assert {f["account"] for f in findings if f["account"]} == {"111122223333"}
 
 
 def test_exit_1_on_violations_and_the_json_contract(aws, tmp_path):
