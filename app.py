@@ -1,4 +1,4 @@
-"""The baseline CDK app: `cdk synth -c environment=dev|prod` builds the five baseline stacks of one
+"""The baseline CDK app: `cdk synth -c environment=dev|prod` builds the six baseline stacks of one
 environment from cdk.json and judges them with dpguard and cdk-nag (synth fails on a violation)."""
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from dpguard.cdk import PolicyError
 from dpguard.stacks import DataStack, EnvironmentSettings, KeysStack, NetworkStack, SettingsError
 from dpguard.stacks.audit import AuditStack
 from dpguard.stacks.identity import IdentityStack
+from dpguard.stacks.response import ResponseStack
 
 
 def build(app: cdk.App) -> EnvironmentSettings:
@@ -25,9 +26,16 @@ def build(app: cdk.App) -> EnvironmentSettings:
     network = NetworkStack(app, f"{prefix}-Network", logs_key=keys.logs_key,
                            description="dpguard baseline: private VPC, endpoints, flow logs", **common)
     audit = AuditStack(app, f"{prefix}-Audit", **common)
-    IdentityStack(app, f"{prefix}-Identity", **common)
-    DataStack(app, f"{prefix}-Data", keys=keys, network=network, alerts_topic=audit.alerts_topic,
+    identity = IdentityStack(app, f"{prefix}-Identity", **common)
+    data = DataStack(app, f"{prefix}-Data", keys=keys, network=network, alerts_topic=audit.alerts_topic,
               description="dpguard baseline: encrypted S3 buckets and PostgreSQL", **common)
+    response = ResponseStack(
+                  app, f"{prefix}-Response", alerts_topic=audit.alerts_topic, alerts_key=audit.key,
+                  logs_key=keys.logs_key, data_bucket_arn_export=data.user_data_arn_export, data_key=keys.data_key,
+                  user_tables=[data.user_records], user_pool=identity.user_pool, secrets_key=keys.secrets_key,
+                  access_logs_bucket=data.access_logs,
+                  description="dpguard baseline: incidents, deletion requests, exposed secrets", **common)
+    response.add_dependency(data)  # it imports the data bucket by export name
 
     dpguard.enforce(app, **settings.dpguard)
     return settings

@@ -80,6 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--config", metavar="FILE", help="YAML or JSON settings, as for scan")
     report.set_defaults(unverifiable=None, trust_parameter_defaults=None, skip_rule=[])
 
+    from .response import incident_cli, secret_cli  # they set `handler` on their parsers
+    incident_cli.add_parser(commands)
+    secret_cli.add_parser(commands)
+
     rules = commands.add_parser("rules", help="list the rule catalogue")
     rules.add_argument("--format", choices=RULE_FORMATS, default="table")
     rules.add_argument("--output", "-o", metavar="FILE")
@@ -226,6 +230,8 @@ def main(argv: list[str] | None = None) -> int:
             return audit(args)
         if args.command == "access-review":
             return access_review(args)
+        if getattr(args, "handler", None):
+            return args.handler(args)
         build_parser().print_help()
         return EXIT_USAGE
     except UsageError as e:

@@ -546,9 +546,10 @@ def test_whole_app_synthesizes_with_no_unacknowledged_finding(synthesized):
         assert plugin["violations"] == []
 
 
-def test_whole_app_has_the_five_stacks(synthesized):
+def test_whole_app_has_the_six_stacks(synthesized):
     stacks = sorted(p.name.removesuffix(".template.json") for p in synthesized.glob("*.template.json"))
-    assert stacks == ["Dpg-Dev-Audit", "Dpg-Dev-Data", "Dpg-Dev-Identity", "Dpg-Dev-Keys", "Dpg-Dev-Network"]
+    assert stacks == ["Dpg-Dev-Audit", "Dpg-Dev-Data", "Dpg-Dev-Identity", "Dpg-Dev-Keys", "Dpg-Dev-Network",
+                      "Dpg-Dev-Response"]
 
 
 def test_baseline_stacks_acknowledge_only_the_log_bucket_encryption(synthesized):

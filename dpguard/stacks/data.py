@@ -9,6 +9,7 @@ from constructs import Construct
 
 from ..patterns import AccessLogBucket, SecureBucket, SecureDatabase
 from ..patterns.acks import HIPAA, NIST_R4, NIST_R5, PCI, acknowledge_in_packs
+from ..patterns.tables import SecureTable
 from .keys import KeysStack
 from .network import NetworkStack
 from .settings import EnvironmentSettings
@@ -17,7 +18,8 @@ CLASSIFICATION = "confidential"  # user data and the logs about it
 
 
 class DataStack(cdk.Stack):
-    """`user_data` (SecureBucket, per-user prefixes `users/<user-id>/`), `access_logs`
+    """`user_data` (SecureBucket, per-user prefixes `users/<user-id>/`), `user_records` (a
+    SecureTable keyed by user id, so one Query finds a user's items), `access_logs`
     (AccessLogBucket) and `database` (SecureDatabase in the data subnets, reachable from the app
     security group and `settings.allowed_cidrs`). With `alerts_topic`, alarms on denied S3
     requests and low database storage notify it."""
@@ -32,6 +34,8 @@ class DataStack(cdk.Stack):
         self.user_data = SecureBucket(self, "UserData", encryption_key=keys.data_key,
                                       classification=CLASSIFICATION, owner=owner,
                                       access_logs_bucket=self.access_logs, access_logs_prefix="user-data/")
+        self.user_records = SecureTable(self, "UserRecords", partition_key="user_id", sort_key="item",
+                                        encryption_key=keys.data_key, classification=CLASSIFICATION, owner=owner)
         # Request metrics for the alarm below (S3 publishes 4xx counts only with them).
         self.user_data.add_metric(id="EntireBucket")
 
@@ -52,6 +56,12 @@ class DataStack(cdk.Stack):
         if alerts_topic is not None:
             self._alarms(alerts_topic)
         cdk.CfnOutput(self, "UserDataBucketName", value=self.user_data.bucket_name)
+        # Exported by a fixed name: the response stack's grants on users/* carry it, and its
+        # acknowledgment of that wildcard must name it (CDK's own export names are hashed).
+        self.user_data_arn_export = f"{self.stack_name}-UserDataBucketArn"
+        cdk.CfnOutput(self, "UserDataBucketArn", value=self.user_data.bucket_arn,
+                      export_name=self.user_data_arn_export)
+        cdk.CfnOutput(self, "UserRecordsTableName", value=self.user_records.table_name)
         cdk.CfnOutput(self, "DatabaseEndpoint", value=self.database.endpoint_address)
 
     def _alarms(self, topic: sns.ITopic) -> None:

@@ -9,7 +9,7 @@ from .settings import EnvironmentSettings
 
 
 class KeysStack(cdk.Stack):
-    """Keys for data (S3 objects), database (RDS storage and backups), secrets (Secrets Manager,
+    """Keys for data (S3 objects, DynamoDB user tables), database (RDS storage and backups), secrets (Secrets Manager,
     including the RDS-managed master password) and logs (CloudWatch log groups). Separate keys
     keep each domain's access separate: a role that may decrypt objects cannot decrypt logs."""
 
@@ -17,7 +17,7 @@ class KeysStack(cdk.Stack):
         super().__init__(scope, construct_id, **kwargs)
         alias = f"alias/dpg-{settings.name}"
         self.data_key = DataKey(self, "DataKey", alias=f"{alias}/data",
-                                description="Objects in the baseline's S3 data buckets")
+                                description="User data: objects in the S3 data buckets, items in the user tables")
         self.database_key = DataKey(self, "DatabaseKey", alias=f"{alias}/database",
                                     description="RDS storage, snapshots and backups")
         self.secrets_key = DataKey(self, "SecretsKey", alias=f"{alias}/secrets",

@@ -25,6 +25,12 @@ class EnvironmentSettings:
     region: str | None = None
     vpc_cidr: str = "10.20.0.0/16"
     dpguard: dict = field(default_factory=dict)  # options for dpguard.enforce()
+    # Who must hear of a breach, and within how many hours of its detection (clause 4): 72 by
+    # default, less where a party's rules say so (Amazon: 24). `types` limits a party to some
+    # incident types (default: every type that may affect third parties).
+    notify_parties: tuple = (
+        {"name": "customer", "hours": 72}, {"name": "users", "hours": 72},
+        {"name": "third-party-apis", "hours": 72}, {"name": "amazon", "hours": 24})
 
     @classmethod
     def from_context(cls, scope: Construct, name: str | None = None) -> "EnvironmentSettings":
@@ -64,5 +70,13 @@ class EnvironmentSettings:
         if self.retention_days not in RETENTION_DAYS:  # log groups take only these
             raise SettingsError(f"{where}: retention_days {self.retention_days} is not a CloudWatch Logs "
                                 f"retention period ({', '.join(map(str, RETENTION_DAYS))})")
+        if not isinstance(self.notify_parties, (list, tuple)) or not self.notify_parties:
+            raise SettingsError(f"{where}: notify_parties must list who is notified of a breach (clause 4)")
+        for party in self.notify_parties:
+            hours = party.get("hours") if isinstance(party, dict) else None
+            if not (isinstance(party, dict) and isinstance(party.get("name"), str) and party["name"]
+                    and isinstance(hours, int) and not isinstance(hours, bool) and 0 < hours <= 72):
+                raise SettingsError(f"{where}: each of notify_parties needs a name and hours from 1 to 72 "
+                                    f"(the policy's longest deadline); got {party!r}")
         if not self.data_owner:
             raise SettingsError(f"{where}: data_owner is required (the data-owner tag, clause 6)")

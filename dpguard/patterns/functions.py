@@ -1,0 +1,73 @@
+"""Lambda functions that meet the policy by construction."""
+from __future__ import annotations
+
+import atexit
+import functools
+import shutil
+import tempfile
+from pathlib import Path
+
+import aws_cdk as cdk
+from aws_cdk import aws_iam as iam, aws_kms as kms, aws_lambda as lambda_, aws_sqs as sqs
+from constructs import Construct
+
+from .acks import HIPAA, NIST_R4, NIST_R5, PCI, acknowledge_in_packs
+from .logs import EncryptedLogGroup
+from .tags import classify
+
+RUNTIME = lambda_.Runtime.PYTHON_3_14  # the newest Python runtime (cdk-nag AwsSolutions-L1)
+
+
+class SecureFunction(lambda_.Function):
+    """A Python function compliant by default:
+
+    * its own role with no managed policy (AWSLambdaBasicExecutionRole would let it write to any
+      log group): grant what it touches on `role`, naming the resources (clause 8);
+    * logs in its own log group, encrypted with `log_key` and kept `log_retention_days` days
+      (clauses 7, 9); without it Lambda creates /aws/lambda/<name> unencrypted, kept forever;
+    * environment variables encrypted with `environment_key` (they name resources, never secrets);
+    * events it fails to handle after Lambda's retries go to `dead_letter_queue`, an encrypted,
+      TLS-only queue kept 14 days, so nothing is lost and nothing loops."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, code: lambda_.Code, handler: str,
+                 description: str, environment: dict[str, str], environment_key: kms.IKey,
+                 log_key: kms.IKey, log_retention_days: int, owner: str, timeout: cdk.Duration = cdk.Duration.minutes(1),
+                 memory_size: int = 256) -> None:
+        role = iam.Role(scope, f"{construct_id}Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+                        description=f"{description} (dpguard: only what the function touches)")
+        log_group = EncryptedLogGroup(scope, f"{construct_id}Logs", encryption_key=log_key,
+                                      retention_days=log_retention_days)
+        dead_letters = sqs.Queue(scope, f"{construct_id}DeadLetters", encryption=sqs.QueueEncryption.KMS,
+                                 encryption_master_key=environment_key, enforce_ssl=True,
+                                 retention_period=cdk.Duration.days(14))
+        super().__init__(scope, construct_id, runtime=RUNTIME, code=code, handler=handler, role=role,
+                         description=description, environment=environment, environment_encryption=environment_key,
+                         log_group=log_group, dead_letter_queue=dead_letters, timeout=timeout,
+                         memory_size=memory_size, retry_attempts=2)
+        log_group.grant_write(role)
+        self.dead_letters = dead_letters
+        # The queue is where failed events end; giving it a queue of its own would only move them.
+        # Failed events hold what the function handles: security findings, user ids.
+        classify(dead_letters, "confidential", owner)
+        acknowledge_in_packs(dead_letters, "SQSQueueDLQ", (NIST_R5, NIST_R4, HIPAA, PCI),
+                             "This queue is the dead-letter queue of a function: failed events end here")
+
+
+@functools.cache  # one copy per process, removed at exit (CDK copies it into cdk.out at synth)
+def _staged_code() -> str:
+    """The functions' code: `dpguard/__init__.py` and the modules of `dpguard/response` (standard
+    library and boto3, which the runtime has), copied to a folder of their own so that the asset,
+    and its hash, hold nothing else."""
+    package = Path(__file__).resolve().parent.parent
+    staging = Path(tempfile.mkdtemp(prefix="dpguard-functions-"))
+    atexit.register(shutil.rmtree, staging, True)
+    (staging / "dpguard" / "response").mkdir(parents=True)
+    shutil.copy2(package / "__init__.py", staging / "dpguard" / "__init__.py")
+    for module in (package / "response").glob("*.py"):
+        if not module.name.endswith("_cli.py"):  # the command line is not part of the functions
+            shutil.copy2(module, staging / "dpguard" / "response" / module.name)
+    return str(staging)
+
+
+def dpguard_code() -> lambda_.Code:
+    return lambda_.Code.from_asset(_staged_code())
