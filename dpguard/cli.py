@@ -247,4 +247,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # `python -m dpguard.cli`: run the imported module's main, whose UsageError is the one that
+    # the subcommands raise (this file is also loaded as __main__, with a class of its own).
+    from dpguard.cli import main as package_main
+    sys.exit(package_main())

@@ -125,6 +125,58 @@ def fix_moto() -> None:
         model.create_from_cloudformation_json = classmethod(create_from_cloudformation_json)
 
 
+def add_user_pools_to_moto_cloudformation() -> None:
+    """moto 5.2.5 has Cognito user pools but no CloudFormation model of AWS::Cognito::UserPool:
+    its CloudFormation skips the pool, so no output or export names it, and a stack importing the
+    pool id (the response stack's deletion function) cannot deploy. This model creates the pool
+    through moto's own Cognito backend, with the properties that decide how users are named;
+    the rest of the pool's settings are checked in the template (test_identity)."""
+    from moto.cloudformation import parsing
+    from moto.cognitoidp.models import cognitoidp_backends
+    from moto.core.common_models import CloudFormationModel
+
+    if "AWS::Cognito::UserPool" in parsing.get_model_map():
+        return
+
+    class UserPoolFromTemplate(CloudFormationModel):
+        __module__ = "moto.cognitoidp.models"  # moto's model registry files models by service
+
+        def __init__(self, pool) -> None:
+            self.pool = pool
+
+        @staticmethod
+        def cloudformation_type() -> str:
+            return "AWS::Cognito::UserPool"
+
+        @staticmethod
+        def cloudformation_name_type() -> str:
+            return "UserPoolName"
+
+        @classmethod
+        def has_cfn_attr(cls, attr: str) -> bool:
+            return attr in ("Arn", "ProviderName", "UserPoolId")
+
+        @classmethod
+        def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name,
+                                            **kwargs):
+            properties = cloudformation_json.get("Properties") or {}
+            config = {k: properties[k] for k in ("UsernameAttributes", "AliasAttributes", "Schema") if k in properties}
+            pool = cognitoidp_backends[account_id][region_name].create_user_pool(
+                properties.get("UserPoolName") or resource_name, config)
+            return cls(pool)
+
+        @property
+        def physical_resource_id(self) -> str:
+            return self.pool.id
+
+        def get_cfn_attribute(self, attribute_name: str) -> str:
+            return {"Arn": self.pool.arn, "UserPoolId": self.pool.id,
+                    "ProviderName": f"cognito-idp.{self.pool.region}.amazonaws.com/{self.pool.id}"}[attribute_name]
+
+    for cached in (parsing.get_model_list, parsing.get_model_map, parsing.get_name_type_map):
+        cached.cache_clear()
+
+
 class MotoServer:
     """moto's server (`moto.server.main`, what `moto_server` runs, with `fix_moto()` applied) on
     127.0.0.1:PORT, addressed as http://localhost:PORT (moto resolves the S3 URLs of templates
@@ -723,6 +775,7 @@ def main(argv: list[str]) -> int:
     args, rest = parser.parse_known_args(argv)
     if args.command == "moto-server":
         fix_moto()
+        add_user_pools_to_moto_cloudformation()
         from moto.server import main as moto_main
         moto_main(rest)
         return 0

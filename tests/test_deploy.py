@@ -62,9 +62,10 @@ MOTO_SKIPS = {
     "AWS::Logs::MetricFilter": "test_audit_trail_alarms_and_guardduty",
     "AWS::CloudWatch::Alarm": "test_audit_trail_alarms_and_guardduty",
     "AWS::GuardDuty::Detector": "test_audit_trail_alarms_and_guardduty",
-    "AWS::Cognito::UserPool": "test_identity",
     "AWS::Cognito::UserPoolClient": "test_identity",
     "AWS::EC2::SecurityGroupEgress": "test_security_groups_admit_only_allow_listed_sources",
+    "AWS::SQS::QueuePolicy": "test_response_functions_are_deployed_compliant",
+    "AWS::Lambda::EventInvokeConfig": "test_response_functions_are_deployed_compliant",
 }
 OPEN = {"0.0.0.0/0", "::/0"}
 

@@ -163,14 +163,17 @@ class ResponseStack(cdk.Stack):
             actions=["s3:ListBucketVersions", "s3:ListBucket"], resources=[data_bucket.bucket_arn],
             conditions={"StringLike": {"s3:prefix": ["users/*"]}}))
         role.add_to_principal_policy(iam.PolicyStatement(
-            actions=["s3:GetObject", "s3:GetObjectVersion", "s3:DeleteObject", "s3:DeleteObjectVersion"],
+            actions=["s3:GetObject", "s3:DeleteObject", "s3:DeleteObjectVersion"],
             resources=[partitions]))
         role.add_to_principal_policy(iam.PolicyStatement(
             actions=["kms:Decrypt"], resources=[data_key.key_arn], conditions=self._via("s3")))
         for table in user_tables:
-            self._allow_table(role, table, "dynamodb:Query", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem")
+            self._allow_table(role, table, "dynamodb:Query", "dynamodb:BatchWriteItem")
         role.add_to_principal_policy(iam.PolicyStatement(
-            actions=["cognito-idp:ListUsers", "cognito-idp:AdminDeleteUser"], resources=[user_pool.user_pool_arn]))
+            actions=["cognito-idp:ListUsers", "cognito-idp:AdminDeleteUser"],
+            # From the pool id (a Ref), not its Arn attribute: the same ARN, and one export fewer.
+            resources=[self.format_arn(service="cognito-idp", resource="userpool",
+                                       resource_name=user_pool.user_pool_id)]))
         records = [self.records.arn_for_objects("exports/*"), self.records.arn_for_objects("confirmations/*")]
         role.add_to_principal_policy(iam.PolicyStatement(actions=["s3:PutObject", "s3:GetObject"],
                                                          resources=records))
