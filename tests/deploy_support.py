@@ -124,6 +124,36 @@ def fix_moto() -> None:
         create_from_cloudformation_json._dpguard_fix = fix.__name__
         model.create_from_cloudformation_json = classmethod(create_from_cloudformation_json)
 
+    asymmetric_keys_from_templates()
+
+
+def asymmetric_keys_from_templates() -> None:
+    """moto 5.2.5 makes every AWS::KMS::Key of a template a symmetric ENCRYPT_DECRYPT key, whatever
+    its KeySpec and KeyUsage say, so the response stack's signing key (ECC_NIST_P256,
+    SIGN_VERIFY) could not sign. A key whose template asks for another spec or usage is created
+    here with them, through moto's own KMS backend, after the fixes above."""
+    from moto.kms.models import Key, kms_backends
+
+    original = Key.create_from_cloudformation_json.__func__
+    if getattr(original, "_dpguard_asymmetric", False):
+        return
+
+    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        properties = cloudformation_json.get("Properties") or {}
+        usage, spec = properties.get("KeyUsage", "ENCRYPT_DECRYPT"), properties.get("KeySpec", "SYMMETRIC_DEFAULT")
+        if (usage, spec) == ("ENCRYPT_DECRYPT", "SYMMETRIC_DEFAULT"):
+            return original(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
+        policy = properties["KeyPolicy"]
+        key = kms_backends[account_id][region_name].create_key(
+            policy=policy if isinstance(policy, str) else json.dumps(policy), key_usage=usage, key_spec=spec,
+            description=properties.get("Description"),
+            tags=[{"TagKey": t["Key"], "TagValue": t["Value"]} for t in properties.get("Tags", [])])
+        key.enabled = properties.get("Enabled", True)
+        return key
+
+    create_from_cloudformation_json._dpguard_asymmetric = True
+    Key.create_from_cloudformation_json = classmethod(create_from_cloudformation_json)
+
 
 def add_user_pools_to_moto_cloudformation() -> None:
     """moto 5.2.5 has Cognito user pools but no CloudFormation model of AWS::Cognito::UserPool:

@@ -18,8 +18,11 @@ below says which it reads through the service API and which through the deployed
   the RDS instance (DeletionProtection, EnableIAMDatabaseAuthentication, VPCSecurityGroups,
   ManageMasterUserPassword/MasterUserSecret, EnableCloudwatchLogsExports, CACertificateIdentifier).
 * not modelled at all (moto skips them; see MOTO_SKIPS): S3 and SNS resource policies,
-  SNS subscriptions, CloudTrail, CloudWatch alarms, metric filters, GuardDuty, Cognito,
-  SecurityGroupEgress resources, CDK metadata. Tested through the deployed template.
+  SNS subscriptions, SQS queue policies, Lambda event-invoke configurations, CloudTrail,
+  CloudWatch alarms, metric filters, GuardDuty, Cognito app clients, SecurityGroupEgress
+  resources, CDK metadata. Tested through the deployed template.
+* added by `deploy_support` to moto's CloudFormation: Cognito user pools (moto has the service,
+  not the template type) and asymmetric KMS keys (moto made every key symmetric).
 * `Custom::VpcRestrictDefaultSG`: moto invokes the provider's Lambda, which it can run only in
   Docker; the test then does that handler's work itself, see
   `deploy_support.CustomResourceProvider` for how and why that is honest.
@@ -46,6 +49,7 @@ from deploy_support import (ACCOUNT, CDK, REGION, ROOT, CustomResourceProvider, 
 pytestmark = pytest.mark.deploy
 
 ENVIRONMENT = "dev"
+RESPONSE_STACK = "Dpg-Dev-Response"
 BOOTSTRAP_TIMEOUT = 300  # seconds; a bootstrap takes about 3 s here
 DEPLOY_TIMEOUT = 900     # the whole app, synth included; about 25 s here
 TOTAL_BUDGET = 1200
@@ -333,7 +337,10 @@ def test_kms_keys_rotate_and_have_no_open_policy(deployment: Deployment):
         key_id = stack.physical_id(lid)
         meta = kms.describe_key(KeyId=key_id)["KeyMetadata"]
         assert meta["Enabled"] and meta["KeyManager"] == "CUSTOMER" and meta["KeyState"] == "Enabled"
-        assert kms.get_key_rotation_status(KeyId=key_id)["KeyRotationEnabled"] is True
+        if resource["Properties"].get("KeySpec", "SYMMETRIC_DEFAULT") == "SYMMETRIC_DEFAULT":
+            assert kms.get_key_rotation_status(KeyId=key_id)["KeyRotationEnabled"] is True
+        else:  # asymmetric keys cannot rotate: the confirmation-signing key only signs
+            assert (meta["KeySpec"], meta["KeyUsage"]) == ("ECC_NIST_P256", "SIGN_VERIFY")
         policy = json.loads(kms.get_key_policy(KeyId=key_id, PolicyName="default")["Policy"])
         for statement in policy["Statement"]:
             principal = statement.get("Principal")
@@ -460,7 +467,12 @@ def test_audit_trail_alarms_and_guardduty(deployment: Deployment):
         rule = events.describe_rule(Name=stack.physical_id(lid))
         assert rule["State"] == "ENABLED" and json.loads(rule["EventPattern"])["source"] == ["aws.guardduty"]
         targets = {t["Arn"] for t in events.list_targets_by_rule(Rule=stack.physical_id(lid))["Targets"]}
-        assert targets & topic_arns
+        # The audit stack's rule pages the topic; the response stack's feeds the incident function.
+        if stack.name == RESPONSE_STACK:
+            assert [t for t in targets if ":function:" in t and "IncidentFunction" in t], targets
+        else:
+            assert targets & topic_arns
+    assert {stack.name for stack, _ in guardduty_rules} == {"Dpg-Dev-Audit", RESPONSE_STACK}
     # From the templates (moto skips these types):
     detectors = deployment.resources("AWS::GuardDuty::Detector")
     assert detectors and all(r["Properties"]["Enable"] is True for _, _, r in detectors)
@@ -492,7 +504,8 @@ def test_audit_trail_alarms_and_guardduty(deployment: Deployment):
 
 
 def test_identity(deployment: Deployment):
-    """Cognito: moto's CloudFormation skips both types, so this reads the deployed template."""
+    """Cognito: moto's CloudFormation skips the client, and creates the pool only through the model
+    deploy_support adds (with its naming properties alone), so this reads the deployed template."""
     pools = deployment.resources("AWS::Cognito::UserPool")
     assert pools
     for stack, lid, resource in pools:
@@ -606,3 +619,241 @@ def _start_trail(deployment: Deployment) -> str:
                             CloudWatchLogsRoleArn=deployment.resolve(props["CloudWatchLogsRoleArn"], stack))
     cloudtrail.start_logging(Name=name)
     return name
+
+
+# --- the response functions, as deployed ---------------------------------------------------------
+# moto creates the functions but cannot run them (no Docker). Each test runs a function's handler
+# the way Lambda would: the code from the deployed asset (the zip `cdk deploy` uploaded), the
+# environment of the deployed function's configuration, against the deployed tables, buckets,
+# keys, pool and topic. What these tests show is that the deployed pieces fit together.
+
+RUN_HANDLER = ("import importlib, json, sys; module, name = sys.argv[1].rsplit('.', 1); "
+               "m = importlib.import_module(module); result = getattr(m, name)(json.load(sys.stdin), None); "
+               "print(json.dumps({'file': m.__file__, 'result': result}, default=str))")
+
+
+@dataclass
+class DeployedFunction:
+    name: str
+    config: dict  # GetFunctionConfiguration
+    code: Path    # the deployed asset, unzipped
+
+    @property
+    def env(self) -> dict[str, str]:
+        return self.config["Environment"]["Variables"]
+
+
+@pytest.fixture(scope="module")
+def functions(deployment: Deployment, tmp_path_factory) -> dict[str, DeployedFunction]:
+    import zipfile
+
+    stack = deployment.stacks[RESPONSE_STACK]
+    found = {}
+    for lid, resource in stack.template_of_type("AWS::Lambda::Function").items():
+        code = resource["Properties"]["Code"]
+        bucket = code["S3Bucket"]["Fn::Sub"].replace("${AWS::AccountId}", ACCOUNT).replace("${AWS::Region}", REGION)
+        folder = tmp_path_factory.mktemp(lid)
+        archive = folder / "code.zip"
+        deployment.clients("s3").download_file(bucket, code["S3Key"], str(archive))
+        with zipfile.ZipFile(archive) as z:
+            z.extractall(folder / "code")
+        name = stack.physical_id(lid)
+        found[lid] = DeployedFunction(name, deployment.clients("lambda").get_function_configuration(FunctionName=name),
+                                      folder / "code")
+    return found
+
+
+def function_of(functions: dict[str, DeployedFunction], construct_id: str) -> DeployedFunction:
+    [found] = [f for lid, f in functions.items() if lid.startswith(construct_id)]
+    return found
+
+
+def invoke(deployment: Deployment, function: DeployedFunction, event: Any) -> dict:
+    """The handler, from the deployed code, with the deployed environment; its JSON result."""
+    env = {**aws_env(deployment.endpoint, deployment.home), **function.env, "PYTHONPATH": str(function.code),
+           "PATH": os.environ["PATH"], "AWS_LAMBDA_FUNCTION_NAME": function.name}
+    result = subprocess.run([str(ROOT / ".venv" / "bin" / "python"), "-c", RUN_HANDLER, function.config["Handler"]],
+                            input=json.dumps(event), env=env, cwd=function.code, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout.strip().splitlines()[-1])
+    assert Path(answer["file"]).is_relative_to(function.code)  # the deployed code ran, not the checkout
+    return answer["result"]
+
+
+def alerts_queue(deployment: Deployment, topic_arn: str, name: str) -> Callable[[], list[dict]]:
+    """Subscribe a queue to the alerts topic; the returned function drains what reached it."""
+    sqs = deployment.clients("sqs")
+    url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    deployment.clients("sns").subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=arn,
+                                        Attributes={"RawMessageDelivery": "true"})
+
+    def drain() -> list[dict]:
+        messages = []
+        while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10,
+                                           MessageAttributeNames=["All"]).get("Messages", []):
+            for m in batch:
+                messages.append({"body": json.loads(m["Body"]),
+                                 "attributes": {k: v["StringValue"] for k, v in m.get("MessageAttributes", {}).items()}})
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+        return messages
+    return drain
+
+
+def test_response_functions_are_deployed_compliant(deployment: Deployment, functions):
+    assert {lid.split("Function")[0] for lid in functions} == {"Incident", "Escalation", "DataRequest", "SecretExposure"}
+    for function in functions.values():
+        assert function.config["Runtime"] == "python3.14"
+        assert function.config["Handler"].startswith("dpguard.response.")
+        assert (function.code / "dpguard" / "response" / "common.py").is_file()
+        assert not list(function.code.rglob("*_cli.py"))
+    stack = deployment.stacks[RESPONSE_STACK]
+    # moto skips these two types: read from the deployed template.
+    for config in stack.template_of_type("AWS::Lambda::EventInvokeConfig").values():
+        assert config["Properties"]["MaximumRetryAttempts"] == 2
+    policies = stack.template_of_type("AWS::SQS::QueuePolicy").values()
+    assert len(policies) == 4
+    for policy in policies:
+        [deny] = [s for s in policy["Properties"]["PolicyDocument"]["Statement"] if s["Effect"] == "Deny"]
+        assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_deployed_incident_function_records_announces_and_escalates(deployment: Deployment, functions):
+    import datetime as dt
+
+    incident_fn, escalation_fn = function_of(functions, "IncidentFunction"), function_of(functions, "EscalationFunction")
+    drain = alerts_queue(deployment, incident_fn.env["ALERTS_TOPIC_ARN"], "incident-alerts")
+    event = json.loads((ROOT / "tests" / "data" / "response" / "guardduty-credential-exfiltration.json").read_text())
+    first_seen = dt.datetime.now(dt.timezone.utc).replace(microsecond=0) - dt.timedelta(hours=60)
+    event["detail"]["service"]["eventFirstSeen"] = first_seen.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+    summary = invoke(deployment, incident_fn, event)
+    assert summary["errors"] in (0, []) and summary["created"] not in (0, [])
+    assert invoke(deployment, incident_fn, event)["duplicates"] not in (0, [])  # EventBridge may deliver twice
+
+    table = deployment.clients("dynamodb")
+    [item] = [i for i in table.scan(TableName=incident_fn.env["INCIDENT_TABLE"])["Items"] if i["kind"]["S"] == "incident"]
+    parties = {name: p["M"]["deadline"]["S"] for name, p in item["parties"]["M"].items()}
+    assert parties["amazon"] == (first_seen + dt.timedelta(hours=24)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert parties["customer"] == (first_seen + dt.timedelta(hours=72)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    [announced] = drain()
+    assert announced["attributes"]["kind"] == "incident" and announced["body"]["id"] == item["id"]["S"]
+
+    # Amazon's 24 hours have passed, the customer's 72 end in 12: the schedule escalates both.
+    assert invoke(deployment, escalation_fn, {"source": "aws.events"})["escalated"] not in (0, [])
+    escalations = drain()
+    assert escalations and {m["attributes"]["kind"] for m in escalations} == {"escalation"}
+    text = json.dumps([m["body"] for m in escalations])
+    assert "amazon" in text and "overdue" in text.lower()
+    assert invoke(deployment, escalation_fn, {"source": "aws.events"})["escalated"] in (0, [])  # once each
+    assert drain() == []
+
+    # The runbook's command, against the deployed table.
+    ack = subprocess.run([str(ROOT / ".venv" / "bin" / "dpguard"), "incident", "ack", item["id"]["S"], "--by", "on-call",
+                          "--table", incident_fn.env["INCIDENT_TABLE"], "--endpoint-url", deployment.endpoint,
+                          "--region", REGION],
+                         env={**aws_env(deployment.endpoint, deployment.home), "PATH": os.environ["PATH"]},
+                         capture_output=True, text=True, timeout=120)
+    assert ack.returncode == 0, ack.stderr
+    acknowledged = table.get_item(TableName=incident_fn.env["INCIDENT_TABLE"], Key={"id": item["id"]})["Item"]
+    assert acknowledged["acknowledged_by"]["S"] == "on-call"
+
+
+def test_deployed_data_request_function_deletes_everywhere_and_signs(deployment: Deployment, functions):
+    import base64
+
+    fn = function_of(functions, "DataRequestFunction")
+    cognito, s3, dynamodb, kms = (deployment.clients(n) for n in ("cognito-idp", "s3", "dynamodb", "kms"))
+    pool = fn.env["USER_POOL_ID"]
+    user = cognito.admin_create_user(UserPoolId=pool, Username="ada@example.com",
+                                     UserAttributes=[{"Name": "email", "Value": "ada@example.com"}])["User"]
+    sub = next(a["Value"] for a in user["Attributes"] if a["Name"] == "sub")
+    [bucket] = [b["bucket"] for b in json.loads(fn.env["DATA_BUCKETS"])]
+    for body in (b"v1", b"v2", b"v3"):
+        s3.put_object(Bucket=bucket, Key=f"users/{sub}/profile.json", Body=body)
+    s3.delete_object(Bucket=bucket, Key=f"users/{sub}/profile.json")  # a delete marker is data too
+    s3.put_object(Bucket=bucket, Key=f"users/{sub}/notes.txt", Body=b"notes")
+    s3.put_object(Bucket=bucket, Key="users/someone-else/notes.txt", Body=b"theirs")
+    [table] = json.loads(fn.env["USER_TABLES"])
+    dynamodb.put_item(TableName=table["table"], Item={"user_id": {"S": sub}, "item": {"S": "profile"}})
+    dynamodb.put_item(TableName=table["table"], Item={"user_id": {"S": "someone-else"}, "item": {"S": "profile"}})
+
+    request = {"request_id": "REQ-deploy-1", "user_id": sub, "type": "return", "requested_by": "ticket 42"}
+    answer = invoke(deployment, fn, request)
+    assert answer["status"] == "completed", answer
+    # The export, through its presigned URL (HTTPS in AWS; moto's endpoint here is loopback HTTP).
+    import io
+    import urllib.request
+    import zipfile
+
+    assert "X-Amz-Signature=" in answer["export_url"] and "X-Amz-Expires=" in answer["export_url"]
+    fetched = urllib.request.build_opener(urllib.request.ProxyHandler({})).open(answer["export_url"], timeout=30).read()
+    with zipfile.ZipFile(io.BytesIO(fetched)) as archive:
+        assert archive.read(f"s3/{bucket}/users/{sub}/notes.txt") == b"notes"
+        assert "profile" in archive.read(f"dynamodb/{table['table']}.json").decode()
+    listed = s3.list_object_versions(Bucket=bucket, Prefix=f"users/{sub}/")
+    assert not listed.get("Versions") and not listed.get("DeleteMarkers")
+    assert s3.list_object_versions(Bucket=bucket, Prefix="users/someone-else/")["Versions"]
+    items = dynamodb.scan(TableName=table["table"])["Items"]
+    assert [i["user_id"]["S"] for i in items] == ["someone-else"]
+    assert cognito.list_users(UserPoolId=pool, Filter=f'sub = "{sub}"')["Users"] == []
+
+    signed = answer["confirmation"]
+    assert signed["document"]["request_id"] == "REQ-deploy-1" and signed["document"]["met_deadline"] is True
+    stored = json.loads(s3.get_object(Bucket=fn.env["RECORDS_BUCKET"],
+                                      Key="confirmations/REQ-deploy-1.json")["Body"].read())
+    assert stored == signed
+    digest = __import__("hashlib").sha256(json.dumps(signed["document"], sort_keys=True, separators=(",", ":"),
+                                                     ensure_ascii=False).encode()).digest()
+
+    def valid(signature: str, message: bytes) -> bool:
+        return kms.verify(KeyId=fn.env["SIGNING_KEY_ID"], Message=message, MessageType="DIGEST",
+                          Signature=base64.b64decode(signature), SigningAlgorithm=signed["algorithm"])["SignatureValid"]
+
+    assert valid(signed["signature"], digest)  # an auditor's check, with the deployed signing key
+    tampered = __import__("hashlib").sha256(digest + b"x").digest()
+    try:
+        assert not valid(signed["signature"], tampered)
+    except deployment.clients("kms").exceptions.KMSInvalidSignatureException:
+        pass  # AWS's answer to a signature that does not match
+
+    again = invoke(deployment, fn, request)  # a retried request: same confirmation, nothing re-counted
+    assert again["status"] == "completed" and again["confirmation"] == signed
+
+
+def test_deployed_secret_function_and_command_regenerate_revoke_and_tell_the_owner(deployment: Deployment, functions):
+    fn = function_of(functions, "SecretExposureFunction")
+    secrets, dynamodb = deployment.clients("secretsmanager"), deployment.clients("dynamodb")
+    drain = alerts_queue(deployment, fn.env["ALERTS_TOPIC_ARN"], "secret-alerts")
+    exposed_value = "exposed-token-0123456789"
+    for name in ("dpg-dev/partner-api-token", "dpg-dev/webhook-token"):
+        secrets.create_secret(Name=name, SecretString=exposed_value,
+                              Tags=[{"Key": "data-owner", "Value": "payments-team"}])
+
+    def handled(name: str, result: dict) -> None:
+        assert result["outcome"] == "regenerated and revoked" and result["complete"] is True, result
+        assert secrets.get_secret_value(SecretId=name)["SecretString"] != exposed_value
+        versions = secrets.list_secret_version_ids(SecretId=name)["Versions"]
+        assert [v for v in versions if v["VersionId"] == result["exposed_version"]][0].get("VersionStages", []) == []
+        incident = dynamodb.get_item(TableName=fn.env["INCIDENT_TABLE"], Key={"id": {"S": result["incident_id"]}})["Item"]
+        assert incident["source"]["S"] == "secret-exposure" and incident["type"]["S"] == "credential-compromise"
+
+    # The function, as automation invokes it.
+    result = invoke(deployment, fn, {"secret_id": "dpg-dev/partner-api-token", "reason": "found in a public gist",
+                                     "reported_by": "secret-scanner"})
+    handled("dpg-dev/partner-api-token", result)
+    # The command, as an operator runs it, with the deployed table and topic.
+    command = subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "dpguard"), "secret-exposed", "dpg-dev/webhook-token", "--reason", "pasted in chat",
+         "--incident-table", fn.env["INCIDENT_TABLE"], "--alerts-topic", fn.env["ALERTS_TOPIC_ARN"],
+         "--endpoint-url", deployment.endpoint, "--region", REGION, "--format", "json"],
+        env={**aws_env(deployment.endpoint, deployment.home), "PATH": os.environ["PATH"]},
+        capture_output=True, text=True, timeout=120)
+    assert command.returncode == 0, command.stderr
+    handled("dpg-dev/webhook-token", json.loads(command.stdout))
+
+    messages = drain()
+    owners = [m for m in messages if m["attributes"].get("kind") == "secret-exposure"]
+    assert len(owners) == 2 and {m["attributes"]["owner"] for m in owners} == {"payments-team"}
+    assert exposed_value not in json.dumps(messages) + command.stdout + json.dumps(result)
