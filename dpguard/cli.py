@@ -240,6 +240,11 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as e:
         print(f"dpguard: error: {e}", file=sys.stderr)
         return EXIT_USAGE
+    except ModuleNotFoundError as e:
+        if e.name not in ("boto3", "botocore"):
+            raise
+        print("dpguard: this command calls AWS and needs boto3: pip install 'dpguard[aws]'", file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

@@ -21,7 +21,7 @@ from aws_cdk.assertions import Match, Template  # noqa: E402
 
 import dpguard  # noqa: E402
 from dpguard.patterns import (COGNITO_IDENTITY, AccessLogBucket, DataKey, EncryptedLogGroup,  # noqa: E402
-                              SecureBucket, SecureDatabase, classify)
+                              SecureBucket, SecureDatabase, classify, log_custom_resource_providers)
 from dpguard.stacks import DataStack, EnvironmentSettings, KeysStack, NetworkStack, SettingsError  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -421,6 +421,7 @@ def app_team(tmp_path_factory) -> tuple[Template, dict]:
     topic = sns.Topic(stack, "Alerts", master_key=key, enforce_ssl=True)  # the alert path of clause 4
     cw.Alarm(stack, "Errors", metric=cw.Metric(namespace="AppTeam", metric_name="Errors"), threshold=1,
              evaluation_periods=1).add_alarm_action(cw_actions.SnsAction(topic))
+    log_custom_resource_providers(stack, encryption_key=key, retention_days=30)  # the VPC's provider function
     dpguard.enforce(app, packs=["AwsSolutions"])
     assembly = app.synth()
     report = json.loads((out / "validation-report.json").read_text())
@@ -570,3 +571,14 @@ def test_app_exits_2_with_one_line_on_a_bad_setting(tmp_path):
     lines = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert lines == ["error: environment 'dev': 0.0.0.0/0 admits the whole internet (clause 1)"]
     assert "Traceback" not in done.stderr
+
+
+def test_cdk_provider_functions_log_to_encrypted_groups_with_retention(network):
+    # ec2.Vpc(restrict_default_security_group=True) deploys a CDK provider function; without
+    # log_custom_resource_providers() its logs would go to a group Lambda makes unencrypted.
+    resources = network.to_json()["Resources"]
+    functions = [r for r in resources.values() if r["Type"] == "AWS::Lambda::Function"]
+    assert functions
+    for function in functions:
+        group = resources[function["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]]["Properties"]
+        assert "KmsKeyId" in group and group["RetentionInDays"] == 365

@@ -31,3 +31,19 @@ class EncryptedLogGroup(logs.LogGroup):
                          encryption_key=encryption_key, removal_policy=removal_policy)
         # Set the number itself: the RetentionDays enum has no lookup by number.
         self.node.default_child.retention_in_days = days
+
+
+def log_custom_resource_providers(stack: cdk.Stack, *, encryption_key: kms.IKey, retention_days: int) -> None:
+    """Give each of CDK's custom-resource provider functions in `stack` (e.g. the one
+    `ec2.Vpc(restrict_default_security_group=True)` deploys) an encrypted log group with
+    retention. Without it the provider logs to a /aws/lambda/ group that Lambda creates
+    unencrypted and keeps forever (DP-LambdaLogGroup). Call it once the stack's constructs exist.
+    The providers' roles are CDK's, with AWS's basic execution policy, so no grant is needed."""
+    for child in stack.node.children:
+        if not isinstance(child, cdk.CustomResourceProviderBase):
+            continue
+        handler = child.node.try_find_child("Handler")
+        if handler is None or child.node.try_find_child("Logs") is not None:
+            continue
+        log_group = EncryptedLogGroup(child, "Logs", encryption_key=encryption_key, retention_days=retention_days)
+        handler.add_property_override("LoggingConfig", {"LogGroup": log_group.log_group_name})

@@ -5,7 +5,7 @@ import aws_cdk as cdk
 from aws_cdk import aws_ec2 as ec2, aws_iam as iam, aws_kms as kms
 from constructs import Construct
 
-from ..patterns import EncryptedLogGroup
+from ..patterns import EncryptedLogGroup, log_custom_resource_providers
 from .settings import EnvironmentSettings
 
 APP_SUBNETS = "app"     # workloads and the interface endpoints
@@ -60,7 +60,8 @@ class NetworkStack(cdk.Stack):
             destination=ec2.FlowLogDestination.to_cloud_watch_logs(
                 self.flow_logs, flow_log_role.without_policy_updates()))
         flow_log.node.add_dependency(delivery)  # permissions in place before delivery starts
-        self._log_default_sg_provider(logs_key, settings.retention_days)
+        # CDK's provider that empties the default security group logs like everything else.
+        log_custom_resource_providers(self, encryption_key=logs_key, retention_days=settings.retention_days)
 
         # One group for all interface endpoints: HTTPS from inside the VPC only.
         self.endpoint_security_group = ec2.SecurityGroup(
@@ -83,19 +84,6 @@ class NetworkStack(cdk.Stack):
         # (public S3 addresses). With no internet route nothing else is reachable on 443.
         self.app_security_group.add_egress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(443),
                                                 "AWS APIs through the VPC endpoints")
-
-    def _log_default_sg_provider(self, logs_key: kms.IKey, retention_days: int) -> None:
-        """`restrict_default_security_group` deploys CDK's provider function, which would log to
-        a /aws/lambda/ group that Lambda makes unencrypted and keeps forever (DP-LambdaLogGroup):
-        give it an encrypted group with retention. Its role is CDK's, with AWS's basic execution
-        policy, which may write to any log group, so no grant is needed."""
-        provider = self.node.try_find_child("Custom::VpcRestrictDefaultSGCustomResourceProvider")
-        if provider is None:  # CDK changed how it builds the provider: the rule will say so
-            return
-        log_group = EncryptedLogGroup(self, "DefaultSecurityGroupProviderLogs", encryption_key=logs_key,
-                                      retention_days=retention_days)
-        provider.node.find_child("Handler").add_property_override(
-            "LoggingConfig", {"LogGroup": log_group.log_group_name})
 
     @property
     def availability_zones(self) -> list[str]:

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from constructs import Construct
 
 from ..patterns.logs import RETENTION_DAYS
+from ..response.common import ResponseError
+from ..response.incidents import POLICY_PARTIES, read_parties
 
 
 class SettingsError(ValueError):
@@ -28,9 +30,7 @@ class EnvironmentSettings:
     # Who must hear of a breach, and within how many hours of its detection (clause 4): 72 by
     # default, less where a party's rules say so (Amazon: 24). `types` limits a party to some
     # incident types (default: every type that may affect third parties).
-    notify_parties: tuple = (
-        {"name": "customer", "hours": 72}, {"name": "users", "hours": 72},
-        {"name": "third-party-apis", "hours": 72}, {"name": "amazon", "hours": 24})
+    notify_parties: tuple = tuple(POLICY_PARTIES)
 
     @classmethod
     def from_context(cls, scope: Construct, name: str | None = None) -> "EnvironmentSettings":
@@ -70,13 +70,12 @@ class EnvironmentSettings:
         if self.retention_days not in RETENTION_DAYS:  # log groups take only these
             raise SettingsError(f"{where}: retention_days {self.retention_days} is not a CloudWatch Logs "
                                 f"retention period ({', '.join(map(str, RETENTION_DAYS))})")
-        if not isinstance(self.notify_parties, (list, tuple)) or not self.notify_parties:
-            raise SettingsError(f"{where}: notify_parties must list who is notified of a breach (clause 4)")
-        for party in self.notify_parties:
-            hours = party.get("hours") if isinstance(party, dict) else None
-            if not (isinstance(party, dict) and isinstance(party.get("name"), str) and party["name"]
-                    and isinstance(hours, int) and not isinstance(hours, bool) and 0 < hours <= 72):
-                raise SettingsError(f"{where}: each of notify_parties needs a name and hours from 1 to 72 "
-                                    f"(the policy's longest deadline); got {party!r}")
+        try:  # the incident function's own check, at synth instead of at the first incident
+            parties = read_parties(list(self.notify_parties) if isinstance(self.notify_parties, tuple)
+                                   else self.notify_parties)
+        except ResponseError as e:
+            raise SettingsError(f"{where}: notify_parties: {e} (clause 4)") from None
+        if any(party["hours"] > 72 for party in parties):
+            raise SettingsError(f"{where}: notify_parties: no party may wait longer than the policy's 72 hours")
         if not self.data_owner:
             raise SettingsError(f"{where}: data_owner is required (the data-owner tag, clause 6)")
