@@ -161,7 +161,7 @@ def test_only_an_alarm_going_into_alarm_opens_an_incident(aws, state):
     ("CIS 4.3: use of the root account", ("credential-compromise", "critical")),
     ("CIS 4.4: IAM policy changes", ("security-configuration-change", "medium")),
     ("CIS 4.5: CloudTrail configuration changes", ("security-configuration-change", "medium")),
-    ("CIS 4.6: failed console sign-ins", ("security-configuration-change", "medium")),
+    ("CIS 4.6: failed console sign-ins", ("reconnaissance", "medium")),
     ("CIS 4.7: KMS keys disabled or scheduled for deletion", ("security-configuration-change", "medium")),
     ("CIS 4.10: security group changes", ("security-configuration-change", "medium")),
     ("CIS 4.11: network ACL changes", ("security-configuration-change", "medium")),

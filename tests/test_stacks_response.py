@@ -114,17 +114,37 @@ def test_each_function_has_an_encrypted_environment_and_dead_letter_queue(templa
 
 
 @pytest.mark.parametrize("construct_id", HANDLERS)
+def test_each_role_may_use_the_key_of_its_dead_letter_queue_through_sqs(template, construct_id):
+    props = function(template, construct_id)["Properties"]
+    queue = template["Resources"][props["DeadLetterConfig"]["TargetArn"]["Fn::GetAtt"][0]]["Properties"]
+    key = queue["KmsMasterKeyId"]["Fn::GetAtt"][0]
+    uses = [s for s in role_statements(template, construct_id)
+            if s["Resource"] == {"Fn::GetAtt": [key, "Arn"]} and "sqs" in json.dumps(s.get("Condition"))]
+    assert uses and {"kms:GenerateDataKey", "kms:Decrypt"} <= actions_of(uses)
+
+
+def test_eventbridge_may_use_the_key_for_dead_letters_from_this_stacks_rules_only(template):
+    [key] = [r for r in resources(template, "AWS::KMS::Key").values()
+             if r["Properties"].get("KeyUsage", "ENCRYPT_DECRYPT") == "ENCRYPT_DECRYPT"]
+    [statement] = [s for s in key["Properties"]["KeyPolicy"]["Statement"]
+                   if s.get("Principal") == {"Service": "events.amazonaws.com"}]
+    assert statement["Condition"]["ArnLike"]["aws:SourceArn"]["Fn::Join"][1][-1].endswith(":rule/Dpg-Dev-Response-*")
+    assert "aws:SourceAccount" in statement["Condition"]["StringEquals"]
+
+
+@pytest.mark.parametrize("construct_id", HANDLERS)
 def test_roles_have_no_managed_policy_and_no_wildcard_action(template, construct_id):
     role = function(template, construct_id)["Properties"]["Role"]["Fn::GetAtt"][0]
     assert "ManagedPolicyArns" not in template["Resources"][role]["Properties"]
     assert not [a for a in actions_of(role_statements(template, construct_id)) if "*" in a]
 
 
-def test_escalation_only_reads_the_open_index_and_updates_records(template):
+def test_escalation_reads_the_open_index_and_updates_records_only(template):
     statements = role_statements(template, "EscalationFunction")
     queries = [s for s in statements if s["Action"] == "dynamodb:Query"]
     assert len(queries) == 2 and all(s["Resource"]["Fn::Join"][1][-1] == f"/index/{OPEN_INDEX}" for s in queries)
-    assert {a for a in actions_of(statements) if a.startswith("dynamodb:")} == {"dynamodb:Query", "dynamodb:UpdateItem"}
+    assert {a for a in actions_of(statements) if a.startswith("dynamodb:")} == {
+        "dynamodb:Query", "dynamodb:GetItem", "dynamodb:UpdateItem"}  # no Scan, Put or Delete
 
 
 def test_deletion_lists_only_user_partitions(template):
@@ -206,6 +226,7 @@ def test_exports_expire_and_confirmations_stay(template):
     rules = bucket["Properties"]["LifecycleConfiguration"]["Rules"]
     exports = [r for r in rules if r.get("Prefix") == "exports/"]
     assert exports and exports[0]["ExpirationInDays"] == 7
+    assert exports[0]["NoncurrentVersionExpiration"]["NoncurrentDays"] == 1  # versioned bucket
     assert not [r for r in rules if "ExpirationInDays" in r and r.get("Prefix") != "exports/"]
 
 

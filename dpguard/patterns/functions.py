@@ -45,6 +45,10 @@ class SecureFunction(lambda_.Function):
                          log_group=log_group, dead_letter_queue=dead_letters, timeout=timeout,
                          memory_size=memory_size, retry_attempts=2)
         log_group.grant_write(role)
+        # Lambda sends failed events to the queue as the function's role: SQS needs the key for it.
+        role.add_to_principal_policy(iam.PolicyStatement(
+            actions=["kms:GenerateDataKey", "kms:Decrypt"], resources=[environment_key.key_arn],
+            conditions={"StringEquals": {"kms:ViaService": f"sqs.{cdk.Stack.of(self).region}.amazonaws.com"}}))
         self.dead_letters = dead_letters
         # The queue is where failed events end; giving it a queue of its own would only move them.
         # Failed events hold what the function handles: security findings, user ids.

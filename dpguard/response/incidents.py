@@ -159,7 +159,7 @@ CIS_ALARMS = {
     "4.3": ("credential-compromise", "critical"),        # use of the root account
     "4.4": ("security-configuration-change", "medium"),  # IAM policy changes
     "4.5": ("security-configuration-change", "medium"),  # CloudTrail configuration changes
-    "4.6": ("security-configuration-change", "medium"),  # failed console sign-ins
+    "4.6": ("reconnaissance", "medium"),                 # failed console sign-ins: guessing
     "4.7": ("security-configuration-change", "medium"),  # KMS keys disabled or scheduled for deletion
     "4.8": ("security-configuration-change", "medium"),  # S3 bucket policy changes
     "4.9": ("security-configuration-change", "medium"),  # AWS Config changes

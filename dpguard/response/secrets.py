@@ -30,12 +30,12 @@ from typing import Any, Callable
 import botocore.exceptions
 
 from .common import ResponseError, json_setting, publish, setting, utcnow
-from .incidents import DEFAULT_ACK_HOURS, open_incident, read_ack_hours, read_parties
+from .incidents import DEFAULT_ACK_HOURS, POLICY_PARTIES, open_incident, read_ack_hours, read_parties
 
 SOURCE = "secret-exposure"
 INCIDENT_TYPE = "credential-compromise"
 SEVERITY = "high"
-DEFAULT_PARTIES = [{"name": "customer", "hours": 72}]
+DEFAULT_PARTIES = POLICY_PARTIES  # the same parties as every other incident
 DEFAULT_WAIT_SECONDS = 60
 
 # The fields of a JSON secret that hold the credential itself, as AWS's rotation templates and

@@ -50,8 +50,10 @@ class ResponseStack(cdk.Stack):
         self.records = SecureBucket(
             self, "Records", encryption_key=self.key, classification="confidential", owner=owner,
             access_logs_bucket=access_logs_bucket, access_logs_prefix="response-records/",
+            # The bucket is versioned: an expired archive would otherwise stay 30 more days.
             lifecycle_rules=[s3.LifecycleRule(id="expire-exports", prefix="exports/",
-                                              expiration=cdk.Duration.days(EXPORT_DAYS))])
+                                              expiration=cdk.Duration.days(EXPORT_DAYS),
+                                              noncurrent_version_expiration=cdk.Duration.days(1))])
         # Confirmations are signed with a key that only signs: whoever holds the public key can
         # check one years later; only this account's signer can make one.
         self.signing_key = kms.Key(
@@ -102,7 +104,7 @@ class ResponseStack(cdk.Stack):
         self._allow_table(self.secret_function.role, self.incidents, "dynamodb:PutItem",
                           "dynamodb:GetItem", "dynamodb:UpdateItem")
         for table in (self.incidents, self.requests):
-            self._allow_table(self.escalation_function.role, table, "dynamodb:UpdateItem")
+            self._allow_table(self.escalation_function.role, table, "dynamodb:GetItem", "dynamodb:UpdateItem")
             self._allow_index(self.escalation_function.role, table, "dynamodb:Query")
         self._allow_table(self.data_request_function.role, self.requests, "dynamodb:PutItem",
                           "dynamodb:GetItem", "dynamodb:UpdateItem")
@@ -215,6 +217,15 @@ class ResponseStack(cdk.Stack):
             dpguard.acknowledge(role, f"AwsSolutions::AwsSolutions-IAM5[Resource::{resource}]", reason)
 
     def _event_sources(self) -> None:
+        # EventBridge puts events it could not deliver into the incident function's dead-letter
+        # queue, which the response key encrypts: it may use the key for that, from this stack's
+        # rules only.
+        self.key.add_to_resource_policy(iam.PolicyStatement(
+            sid="EventBridgeDeadLettersOfThisStack", principals=[iam.ServicePrincipal("events.amazonaws.com")],
+            actions=["kms:GenerateDataKey", "kms:Decrypt"], resources=["*"],
+            conditions={"ArnLike": {"aws:SourceArn": self.format_arn(service="events", resource="rule",
+                                                                     resource_name=f"{self.stack_name}-*")},
+                        "StringEquals": {"aws:SourceAccount": self.account}}))
         target = targets.LambdaFunction(self.incident_function, retry_attempts=4,
                                         max_event_age=cdk.Duration.hours(6),
                                         dead_letter_queue=self.incident_function.dead_letters)
