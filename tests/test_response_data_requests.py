@@ -440,6 +440,8 @@ def test_a_request_id_used_for_another_user_or_type_is_rejected(world):
     ({"request_id": "R-1", "user_id": 'u" or sub ^= "', "type": "delete"}, "user_id must be"),
     ({"request_id": "R-1", "user_id": "u-1", "type": "erase"}, 'type must be "delete" or "return", not \'erase\''),
     ({"request_id": "R-1", "user_id": "u-1", "type": "delete", "requested_by": "a\nb"}, "requested_by must be"),
+    ({"request_id": "R-1", "user_id": "u-1", "type": "delete", "received_at": "yesterday"}, "received_at must be"),
+    ({"request_id": "R-1", "user_id": "u-1", "type": "delete", "received_at": 1764000000}, "received_at must be"),
 ])
 def test_invalid_requests_are_rejected_in_one_line(request_, message):
     # handle_request parses the request before it touches anything; the handler test shows the answer.
@@ -484,6 +486,14 @@ def test_the_deadline_is_72_hours_after_receipt_and_a_late_answer_says_so(world)
         ("2026-11-28T02:00:00Z", "2026-12-01T02:00:00Z", "2026-12-01T03:00:00Z")
     assert document["met_deadline"] is False and world.tracked("REQ-1")["met_deadline"] is False
     assert [a["message"].get("met_deadline") for a in world.alerts()] == [None, False]
+
+
+def test_the_deadline_counts_from_when_the_user_asked_never_from_the_future(world):
+    asked = {**delete(world), "received_at": "2026-11-26T08:30:00Z"}  # the ticket's time, 41.5 h earlier
+    document = world.run(asked)["confirmation"]["document"]
+    assert (document["received_at"], document["deadline"]) == ("2026-11-26T08:30:00Z", "2026-11-29T08:30:00Z")
+    later = {**delete(world, "REQ-2", world.bob), "received_at": "2027-01-01T00:00:00Z"}
+    assert world.run(later)["confirmation"]["document"]["received_at"] == "2026-11-28T02:00:00Z"
 
 
 def test_the_deadline_follows_the_setting(world):

@@ -55,7 +55,7 @@ from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
 from . import confirmation
-from .common import OPEN, Clock, ResponseError, iso, json_setting, publish, setting, utcnow
+from .common import OPEN, Clock, ResponseError, iso, json_setting, parse_iso, publish, setting, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +78,7 @@ class Request:
     user_id: str
     type: str
     requested_by: str | None = None
+    received_at: dt.datetime | None = None  # when the user asked, if earlier than this invocation
 
 
 @dataclasses.dataclass(frozen=True)
@@ -235,7 +236,14 @@ def parse_request(event: Any) -> Request:
                                          and requested_by.isprintable()):
         raise ResponseError("requested_by must be a name of up to 256 printable characters, "
                             f"not {_shown(requested_by)}")
-    return Request(request_id, user_id, kind, requested_by)
+    received_at = event.get("received_at")
+    if received_at is not None:
+        try:
+            received_at = parse_iso(received_at)
+        except (AttributeError, TypeError, ValueError):
+            raise ResponseError(f"received_at must be an ISO-8601 time (when the user asked), not {_shown(received_at)}"
+                                ) from None
+    return Request(request_id, user_id, kind, requested_by, received_at)
 
 
 def handle_request(event: Any, *, clients: Clients, config: Config, clock: Clock = utcnow) -> dict:
@@ -274,9 +282,11 @@ def handle_request(event: Any, *, clients: Clients, config: Config, clock: Clock
 
 def _begin(tracker, request: Request, config: Config, now: dt.datetime) -> dict:
     """The request's tracker item, leased to this run (new or resumed), or the completed item."""
-    deadline = iso(now + dt.timedelta(hours=config.deadline_hours))
+    # The clock runs from when the user asked (a ticket's time), never from later than now.
+    received = min(request.received_at or now, now)
+    deadline = iso(received + dt.timedelta(hours=config.deadline_hours))
     item = {"id": request.request_id, "kind": KIND, "user_id": request.user_id, "request_type": request.type,
-            "status": IN_PROGRESS, "received_at": iso(now), "deadline": deadline, "next_deadline": deadline,
+            "status": IN_PROGRESS, "received_at": iso(received), "deadline": deadline, "next_deadline": deadline,
             "tracking": OPEN, "counts": {"s3": {}, "dynamodb": {}}, "lease_until": iso(now + LEASE)}
     if request.requested_by:
         item["requested_by"] = request.requested_by
