@@ -390,6 +390,9 @@ def test_the_lambda_function_answers_a_bad_event_in_one_line(aws, function_env, 
 
     assert set(result) == {"error"} and expected in result["error"] and "\n" not in result["error"]
     assert aws.current("app/api-key") == OLD
+    aws.exposures()  # drains the queue into aws.raw
+    [alert] = [json.loads(body) for body in aws.raw]  # the report is not lost in a log
+    assert alert["MessageAttributes"]["kind"]["Value"] == "error" and expected in alert["Message"]
 
 
 def test_the_lambda_function_without_its_settings(aws, function_env, monkeypatch):

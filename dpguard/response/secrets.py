@@ -438,5 +438,12 @@ def handler(event, context):
                                  **request).to_dict()
     except ResponseError as e:
         result = {"error": str(e)}
+        # A report nobody acts on leaves an exposed secret valid: say so where people look.
+        topic_arn = os.environ.get("ALERTS_TOPIC_ARN")
+        if topic_arn:
+            publish(boto3.client("sns"), topic_arn, subject="An exposed-secret report could not be acted on",
+                    message={"error": str(e), "action": "regenerate the secret by hand or report it again: "
+                                                        "dpguard secret-exposed SECRET --reason ..."},
+                    attributes={"kind": "error", "severity": "high"})
     print(json.dumps(result, default=str))  # the function's log: never holds a value
     return result
