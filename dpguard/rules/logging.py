@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 from typing import Any, Iterator
 
-from ..engine.checks import (entry_values, follow, is_set, require, require_true,
+from ..engine.checks import (entry_values, follow, is_set, leaves, require, require_true,
                              resource_targets)
 from ..engine.findings import Outcome, unverifiable, violation
-from ..engine.values import ABSENT, ResRef, Unknown, as_bool, as_text, is_literal
+from ..engine.template import Resource
+from ..engine.values import _SUB_VAR, ABSENT, ResRef, Unknown, as_bool, as_text, is_literal
 from . import rule
 from .governance import DATA_STORES
 from .s3 import PUBLIC_ACCESS_BLOCK_FLAGS
@@ -27,6 +28,7 @@ DELIVERY_SOURCE = "AWS::Logs::DeliverySource"
 ALARM = "AWS::CloudWatch::Alarm"
 COMPOSITE_ALARM = "AWS::CloudWatch::CompositeAlarm"
 TOPIC = "AWS::SNS::Topic"
+FUNCTION = "AWS::Lambda::Function"
 
 
 # ---------------------------------------------------------------- CloudWatch Logs
@@ -51,6 +53,123 @@ def log_group_encrypted(r, t):
 def log_group_retention(r, t):
     yield from require(r, "RetentionInDays", is_set,
                        "the log group keeps events forever; set RetentionInDays")
+
+
+# ---------------------------------------------------------------- Lambda's own log groups
+
+LAMBDA_LOGS = "/aws/lambda/"  # where a function logs unless LoggingConfig.LogGroup says otherwise
+_TOKEN = re.compile(r"⟨(?:\d+:)?([^⟩]*)⟩")
+
+
+@rule("DP-LambdaLogGroup", clause=9, severity="error", types=[FUNCTION],
+      title="Lambda functions log to a log group the app defines",
+      rationale="Clause 9: logs are accessible only to us throughout their lifecycle (and clause 7: "
+                "data at rest is encrypted). A function logs to /aws/lambda/<function name> unless "
+                "LoggingConfig.LogGroup names another group. When no scanned template creates that "
+                "group, Lambda creates it on first invocation, without a KMS key of ours and kept "
+                "forever, out of reach of DP-LogGroupEncrypted and DP-LogGroupRetention. Compliant: "
+                "LoggingConfig.LogGroup is set, or the app has an AWS::Logs::LogGroup named "
+                "/aws/lambda/<function name> (literally, or by Fn::Sub or Fn::Join of a Ref to the "
+                "function). SAM functions are left to DP-TemplateProcessed.",
+      remediation="lambda_.Function(self, 'Fn', ..., log_group=logs.LogGroup(self, 'FnLogs', "
+                  "encryption_key=key, retention=logs.RetentionDays.ONE_YEAR))  "
+                  "# or dpguard.patterns.SecureFunction\n"
+                  "# CloudFormation: LoggingConfig: {LogGroup: !Ref FnLogs}, FnLogs an "
+                  "AWS::Logs::LogGroup with KmsKeyId and RetentionInDays")
+def lambda_log_group(r, t):
+    for path, group in leaves(r, "LoggingConfig.LogGroup"):
+        if isinstance(group, Unknown):
+            yield unverifiable(path, f"LoggingConfig.LogGroup cannot be verified: {group.reason}")
+        elif not is_set(group):
+            yield from _default_log_group(r, path)
+
+
+def _default_log_group(fn: Resource, path: str) -> Iterator[Outcome]:
+    """The group Lambda logs to by default, /aws/lambda/<name>, must be a log group of the app
+    for every name the function may have."""
+    by_ref = LAMBDA_LOGS + fn.ref().token()  # a Fn::Sub or Fn::Join of a Ref to the function
+    parts = _name_parts(fn.props.get("FunctionName", ABSENT))
+    for _, name in fn.values("FunctionName"):
+        text = None if name is ABSENT or isinstance(name, Unknown) else as_text(name)
+        wanted = {by_ref} | ({LAMBDA_LOGS + text} if text is not None else set())
+        probe = LAMBDA_LOGS + text if text is not None else LAMBDA_LOGS if name is not ABSENT else None
+        same = _merge((LAMBDA_LOGS,) + parts) if parts is not None and name is not ABSENT else None
+        found = _creates(fn, wanted, same, probe)
+        if found is True:
+            continue
+        shown = _TOKEN.sub(r"${\1}", LAMBDA_LOGS + text) if text is not None else \
+            LAMBDA_LOGS + ("<generated function name>" if name is ABSENT else "<function name>")
+        if isinstance(name, Unknown) and found is False:
+            found = Unknown(f"the function's name is known only at deploy time ({name.reason})")
+        if isinstance(found, Unknown):
+            yield unverifiable(path, f"cannot tell whether the app creates the function's log group "
+                                     f"{shown}: {found.reason}")
+        else:
+            yield violation(path, f"the function logs to {shown}, which no scanned template creates: Lambda "
+                                  f"creates it on first invocation, not encrypted with our KMS key and kept "
+                                  f"forever (clauses 7, 9); set LoggingConfig.LogGroup or define that log group")
+
+
+def _creates(fn: Resource, wanted: set[str], same: tuple | None, probe: str | None) -> bool | Unknown:
+    """Does the app create a log group named one of `wanted` (resolved names) or written like
+    `same` (in the function's template)? Unknown when a group's condition or name leaves it open;
+    `probe`, the name as far as it is known, tells which unknown names might be it."""
+    doubt: bool | Unknown = False
+    for group in fn.template.app.of_type(LOG_GROUP):
+        if group.deployed is False:
+            continue
+        names = [v for _, v in group.values("LogGroupName")]
+        local = group.template is fn.template
+        raw = _name_parts(group.props.get("LogGroupName", ABSENT))
+        if all(isinstance(n, str) and n in wanted and (local or "⟨AWS::" not in n) for n in names) \
+                or (local and same is not None and raw == same):
+            if group.deployed or group.raw.get("Condition") == fn.raw.get("Condition"):
+                return True
+            doubt = doubt or Unknown(f"log group {group.logical_id} is created only under a condition "
+                                     f"decided at deploy time")
+            continue
+        unknown = next((n for n in names if isinstance(n, Unknown)), None)
+        prefix = raw[0] if raw and isinstance(raw[0], str) else ""
+        if unknown is not None and probe is not None and (probe.startswith(prefix) or prefix.startswith(probe)):
+            doubt = doubt or Unknown(f"the name of log group {group.logical_id} is known only at deploy "
+                                     f"time ({unknown.reason})")
+    return doubt
+
+
+def _name_parts(node: Any) -> tuple | None:
+    """A name written with text, Ref, Fn::Sub and Fn::Join (empty delimiter) as a tuple of text
+    and ("Ref", name) parts; None for anything else. Names written alike in one template are
+    equal whatever value a parameter they use is given at deploy time."""
+    if isinstance(node, str):
+        return _merge((node,))
+    if not (isinstance(node, dict) and len(node) == 1):
+        return None
+    key, arg = next(iter(node.items()))
+    if key == "Ref" and isinstance(arg, str):
+        return (("Ref", arg),)
+    if key == "Fn::Sub" and isinstance(arg, str):
+        parts: list = []
+        pos = 0
+        for m in _SUB_VAR.finditer(arg):
+            name = m.group(1).strip()
+            parts += [arg[pos:m.start()], "${" + name[1:] + "}" if name.startswith("!") else ("Ref", name)]
+            pos = m.end()
+        return _merge((*parts, arg[pos:]))
+    if key == "Fn::Join" and isinstance(arg, list) and len(arg) == 2 and arg[0] == "" \
+            and isinstance(arg[1], list):
+        items = [_name_parts(item) for item in arg[1]]
+        return None if None in items else _merge(tuple(p for item in items for p in item))
+    return None
+
+
+def _merge(parts: tuple) -> tuple:
+    out: list = []
+    for part in parts:
+        if isinstance(part, str) and out and isinstance(out[-1], str):
+            out[-1] += part
+        elif part != "":
+            out.append(part)
+    return tuple(out)
 
 
 # ---------------------------------------------------------------- CloudTrail
