@@ -35,7 +35,7 @@ def build(app: cdk.App) -> EnvironmentSettings:
                   user_tables=[data.user_records], user_pool=identity.user_pool, secrets_key=keys.secrets_key,
                   access_logs_bucket=data.access_logs,
                   description="dpguard baseline: incidents, deletion requests, exposed secrets", **common)
-    response.add_dependency(data)  # it imports the data bucket by export name
+    response.add_stack_dependency(data)  # it imports the data bucket by export name
 
     dpguard.enforce(app, **settings.dpguard)
     return settings

@@ -55,6 +55,16 @@ class SecureFunction(lambda_.Function):
         classify(dead_letters, "confidential", owner)
         acknowledge_in_packs(dead_letters, "SQSQueueDLQ", (NIST_R5, NIST_R4, HIPAA, PCI),
                              "This queue is the dead-letter queue of a function: failed events end here")
+        # What the NIST, HIPAA and PCI packs ask of every function, and why these differ:
+        acknowledge_in_packs(role, "IAMNoInlinePolicy", (NIST_R5, NIST_R4, HIPAA, PCI),
+                             "The role's own policy names only the resources this one function touches; a "
+                             "managed policy could be attached to other principals, which is broader")
+        acknowledge_in_packs(self, "LambdaInsideVPC", (NIST_R5, NIST_R4, HIPAA, PCI),
+                             "The function calls AWS APIs only, over TLS with SigV4, and nothing can reach it "
+                             "but its triggers; in a VPC it would need an endpoint per service it calls")
+        acknowledge_in_packs(self, "LambdaConcurrency", (NIST_R5, HIPAA),
+                             "Reserved concurrency would take capacity from the account's shared pool and "
+                             "could throttle an incident or a deletion when it is most needed")
 
 
 @functools.cache  # one copy per process, removed at exit (CDK copies it into cdk.out at synth)

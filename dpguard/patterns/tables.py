@@ -5,6 +5,7 @@ import aws_cdk as cdk
 from aws_cdk import aws_dynamodb as dynamodb, aws_kms as kms
 from constructs import Construct
 
+from .acks import HIPAA, NIST_R4, NIST_R5, acknowledge_in_packs
 from .tags import classify
 
 
@@ -32,3 +33,6 @@ class SecureTable(dynamodb.Table):
             removal_policy=removal_policy)
         self.partition_key_name, self.sort_key_name = partition_key, sort_key
         classify(self, classification, owner)
+        acknowledge_in_packs(self, "DynamoDBInBackupPlan", (NIST_R5, NIST_R4, HIPAA),
+                             "Point-in-time recovery keeps every change restorable for 35 days; an AWS Backup "
+                             "plan (and its vault and key) is the account's decision, not one table's")
