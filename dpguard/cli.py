@@ -80,8 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--config", metavar="FILE", help="YAML or JSON settings, as for scan")
     report.set_defaults(unverifiable=None, trust_parameter_defaults=None, skip_rule=[])
 
-    from .response import incident_cli, secret_cli  # they set `handler` on their parsers
+    from .response import incident_cli, request_cli, secret_cli  # they set `handler` on their parsers
     incident_cli.add_parser(commands)
+    request_cli.add_parser(commands)
     secret_cli.add_parser(commands)
 
     rules = commands.add_parser("rules", help="list the rule catalogue")

@@ -545,3 +545,39 @@ def test_a_misconfigured_function_rejects_in_one_line(monkeypatch, change, error
         monkeypatch.setenv(name, value)
     result = dr.handler({"request_id": "REQ-1", "user_id": "u-1", "type": "delete"}, None)
     assert result["status"] == "rejected" and error in result["error"] and "\n" not in result["error"]
+
+
+# --- `dpguard data-request`: the operator's list and the auditor's check ------------------------
+
+def test_the_command_verifies_a_stored_confirmation_and_refuses_a_changed_one(world, tmp_path, capsys):
+    from dpguard.cli import main
+
+    world.run(delete(world))
+    stored = world.s3.get_object(Bucket=RECORDS, Key="confirmations/REQ-1.json")["Body"].read()
+    good, changed = tmp_path / "REQ-1.json", tmp_path / "changed.json"
+    good.write_bytes(stored)
+    edited = json.loads(stored)
+    edited["document"]["deleted"] = "nothing"  # an edit after signing
+    changed.write_text(json.dumps(edited))
+    key = ["--key-id", world.config.signing_key_id, "--region", "us-east-1"]
+
+    assert main(["data-request", "verify", str(good), *key]) == 0
+    assert "valid: request REQ-1 (delete" in capsys.readouterr().out
+    assert main(["data-request", "verify", str(changed), *key]) == 1
+    assert "NOT VALID: request REQ-1" in capsys.readouterr().err
+    assert main(["data-request", "verify", str(tmp_path / "missing.json"), *key]) == 2
+    assert main(["data-request", "verify", str(good), "--region", "us-east-1"]) == 2  # which key?
+    assert "pass --key-id" in capsys.readouterr().err
+
+
+def test_the_command_lists_open_requests_by_deadline(world, capsys):
+    from dpguard.cli import main
+
+    failing = Interfering(world.clients.cognito, "list_users",
+                          fail_on(1, client_error("InternalErrorException", "ListUsers")))
+    world.run(delete(world, "REQ-7"), cognito=failing)  # failed: stays open
+    world.run(delete(world, "REQ-8", world.bob))        # completed: not listed
+
+    assert main(["data-request", "list", "--table", TRACKER, "--region", "us-east-1"]) == 0
+    out = capsys.readouterr().out
+    assert "REQ-7" in out and "failed" in out and "2026-12-01T02:00:00Z" in out and "REQ-8" not in out
