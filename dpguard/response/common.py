@@ -63,3 +63,19 @@ def publish(sns, topic_arn: str, *, subject: str, message: dict, attributes: dic
         TopicArn=topic_arn, Subject=subject, Message=json.dumps(message, indent=2, sort_keys=True, default=str),
         MessageAttributes={k: {"DataType": "String", "StringValue": str(v)} for k, v in attributes.items() if v})
     return response["MessageId"]
+
+
+def open_items(table, kind: str) -> list[dict]:
+    """The open items of a tracker of this `kind` ("incident", "data-request"), nearest deadline
+    first: every page of the open index, each item read whole (the index may project only keys)."""
+    from boto3.dynamodb.conditions import Key
+
+    keys, query = [], {"IndexName": OPEN_INDEX, "KeyConditionExpression": Key("tracking").eq(OPEN)}
+    while True:
+        page = table.query(**query)
+        keys += page.get("Items", [])
+        if "LastEvaluatedKey" not in page:
+            break
+        query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    return [item for k in keys if (item := table.get_item(Key={"id": k["id"]}).get("Item"))
+            and item.get("kind") == kind]

@@ -11,13 +11,19 @@ import sys
 TABLE_ENV = "DPGUARD_INCIDENT_TABLE"
 
 
-def add_parser(commands) -> None:
+def aws_parent(table_help: str | None = None) -> argparse.ArgumentParser:
+    """The options of every response command that calls AWS (and, with `table_help`, --table)."""
     aws = argparse.ArgumentParser(add_help=False)
-    aws.add_argument("--table", default=None, metavar="NAME",
-                     help=f"the incidents table (default: ${TABLE_ENV})")
+    if table_help:
+        aws.add_argument("--table", default=None, metavar="NAME", help=table_help)
     aws.add_argument("--region", metavar="REGION", help="its region (default: the session's)")
     aws.add_argument("--endpoint-url", metavar="URL", help="AWS endpoint (e.g. moto on loopback)")
     aws.add_argument("--profile", metavar="NAME", help="AWS profile of the calling credentials")
+    return aws
+
+
+def add_parser(commands) -> None:
+    aws = aws_parent(f"the incidents table (default: ${TABLE_ENV})")
 
     incident = commands.add_parser(
         "incident", help="list incidents and record the response (clause 4)",
@@ -83,9 +89,9 @@ def _run(args: argparse.Namespace, action):
 
 
 def list_incidents(args: argparse.Namespace) -> int:
-    from boto3.dynamodb.conditions import Attr, Key
+    from boto3.dynamodb.conditions import Attr
 
-    from .common import OPEN, OPEN_INDEX
+    from .common import OPEN, open_items
     from .incidents import plain
 
     def read(table) -> list[dict]:
@@ -102,16 +108,7 @@ def list_incidents(args: argparse.Namespace) -> int:
             closed = sorted((i for i in pages if i.get("tracking") != OPEN),
                             key=lambda i: i.get("detected_at", ""), reverse=True)
             return open_ + closed
-        items, request = [], {"IndexName": OPEN_INDEX, "KeyConditionExpression": Key("tracking").eq(OPEN)}
-        while True:
-            page = table.query(**request)
-            items += page.get("Items", [])
-            if "LastEvaluatedKey" not in page:
-                break
-            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        # the index may project only its keys: read each incident whole
-        return [full for i in items if (full := table.get_item(Key={"id": i["id"]}).get("Item"))
-                and full.get("kind") == "incident"]
+        return open_items(table, "incident")
 
     incidents = _run(args, read)
     if args.format == "json":
@@ -138,6 +135,11 @@ def _print_table(incidents: list[dict]) -> None:
         rows.append((item["id"], item.get("severity", ""), item.get("type", ""), status,
                      pending[0][1] if pending else "-", pending[0][0] if pending else "-",
                      str(item.get("title", ""))[:60]))
+    print_columns(rows)
+
+
+def print_columns(rows: list[tuple]) -> None:
+    """Rows of text as aligned columns; the last column is left ragged."""
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1])

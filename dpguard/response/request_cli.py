@@ -10,15 +10,14 @@ import os
 import sys
 from pathlib import Path
 
+from .incident_cli import aws_parent, print_columns
+
 TABLE_ENV = "DPGUARD_REQUEST_TABLE"
 KEY_ENV = "DPGUARD_SIGNING_KEY"
 
 
 def add_parser(commands) -> None:
-    aws = argparse.ArgumentParser(add_help=False)
-    aws.add_argument("--region", metavar="REGION", help="its region (default: the session's)")
-    aws.add_argument("--endpoint-url", metavar="URL", help="AWS endpoint (e.g. moto on loopback)")
-    aws.add_argument("--profile", metavar="NAME", help="AWS profile of the calling credentials")
+    aws = aws_parent()
 
     requests = commands.add_parser(
         "data-request", help="deletion and return requests: open ones, verify a confirmation (clause 5)",
@@ -27,9 +26,9 @@ def add_parser(commands) -> None:
                     "written confirmation's signature.")
     verbs = requests.add_subparsers(dest="request_command", metavar="ACTION", required=True)
 
-    listing = verbs.add_parser("list", parents=[aws], help="open requests, nearest deadline first",
+    listing = verbs.add_parser("list", parents=[aws_parent(f"the requests table (default: ${TABLE_ENV})")],
+                               help="open requests, nearest deadline first",
                                description="Requests not yet completed, nearest deadline first.")
-    listing.add_argument("--table", metavar="NAME", help=f"the requests table (default: ${TABLE_ENV})")
     listing.add_argument("--format", choices=("table", "json"), default="table")
     listing.set_defaults(handler=list_requests)
 
@@ -96,10 +95,9 @@ def verify_confirmation(args: argparse.Namespace) -> int:
 
 def list_requests(args: argparse.Namespace) -> int:
     import botocore.exceptions
-    from boto3.dynamodb.conditions import Key
 
     from ..cli import UsageError
-    from .common import OPEN, OPEN_INDEX
+    from .common import open_items
     from .incidents import plain
 
     command = "dpguard data-request list"
@@ -108,15 +106,7 @@ def list_requests(args: argparse.Namespace) -> int:
         raise UsageError(f"{command}: which table? pass --table NAME (the RequestTableName output) or set {TABLE_ENV}")
     try:
         table = _session(args).resource("dynamodb", endpoint_url=args.endpoint_url).Table(name)
-        items, query = [], {"IndexName": OPEN_INDEX, "KeyConditionExpression": Key("tracking").eq(OPEN)}
-        while True:  # the index is sorted by next deadline
-            page = table.query(**query)
-            items += page.get("Items", [])
-            if "LastEvaluatedKey" not in page:
-                break
-            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        requests = [full for i in items if (full := table.get_item(Key={"id": i["id"]}).get("Item"))
-                    and full.get("kind") == "data-request"]
+        requests = open_items(table, "data-request")
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:
         raise _aws_error(command, e) from None
     if args.format == "json":
@@ -128,7 +118,5 @@ def list_requests(args: argparse.Namespace) -> int:
     rows = [("REQUEST", "TYPE", "STATUS", "RECEIVED", "DEADLINE", "ERROR")]
     rows += [(r["id"], r.get("request_type", ""), r.get("status", ""), r.get("received_at", ""),
               r.get("deadline", ""), str(r.get("error") or "")[:80]) for r in requests]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
-    for row in rows:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1])
+    print_columns(rows)
     return 0
