@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import ast
 import importlib
+import io
 import json
 import os
 import re
+import zipfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -257,6 +259,28 @@ def seed(s: Seeded) -> None:  # noqa: PLR0915 - one resource of every kind, in o
         "Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Principal": {"AWS": "*"},
                                                 "Action": "secretsmanager:GetSecretValue", "Resource": "*",
                                                 "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]})))
+
+    # Lambda (moto keeps the function and runs no code)
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as z:
+        z.writestr("index.py", "def handler(event, context):\n    return None\n")
+    s.step("lambda function", lambda: c("lambda").create_function(
+        FunctionName="dp-fn", Runtime="python3.12", Role=f"arn:aws:iam::{ACCOUNT}:role/app", Handler="index.handler",
+        Code={"ZipFile": code.getvalue()}, KMSKeyArn=key_arn, Environment={"Variables": {"DB_PASSWORD": "x"}}))
+
+    # DynamoDB: a table under our key, with tags, point-in-time recovery and a policy; a plain one
+    ddb = c("dynamodb")
+    schema = {"KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}],
+              "AttributeDefinitions": [{"AttributeName": "id", "AttributeType": "S"}], "BillingMode": "PAY_PER_REQUEST"}
+    table = s.step("dynamodb table", lambda: ddb.create_table(
+        TableName="dp-orders", **schema, SSESpecification={"Enabled": True, "SSEType": "KMS", "KMSMasterKeyId": key_arn},
+        Tags=[{"Key": "data-classification", "Value": "confidential"}])["TableDescription"]["TableArn"])
+    s.step("dynamodb point-in-time recovery", lambda: ddb.update_continuous_backups(
+        TableName="dp-orders", PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}))
+    s.step("dynamodb resource policy", lambda: ddb.put_resource_policy(ResourceArn=table, Policy=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+                                                "Action": "dynamodb:GetItem", "Resource": table}]})))
+    s.step("dynamodb table plain", lambda: ddb.create_table(TableName="dp-plain", **schema))
 
     # CloudFormation: a stack whose template acknowledges a rule on one resource (as enforce() writes it)
     template = {"Resources": {"AckQueue": {

@@ -32,6 +32,9 @@ class LiveTemplate:
     region: str
     resources: dict[str, dict] = field(default_factory=dict)
     gaps: list[str] = field(default_factory=list)  # whole checks that could not run
+    # resource types of which every resource of the account and region was read: only for these
+    # does "not in the live template" mean "not in the account" (template Metadata, see below)
+    complete: set[str] = field(default_factory=set)
     # physical id -> acknowledgments from the template that deployed the resource
     acknowledgments: dict[str, list] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -54,12 +57,20 @@ class LiveTemplate:
         with self._lock:
             self.gaps.append(reason)
 
+    def listed(self, rtype: str) -> None:
+        """Every resource of `rtype` in this account and region is in the template (its listing
+        was read whole). Rules that look a resource up by name read it as "the account has no
+        such resource" only then; otherwise as a fact they cannot know."""
+        with self._lock:
+            self.complete.add(rtype)
+
     def acknowledge(self, physical_id: str, entries: list) -> None:
         with self._lock:
             self.acknowledgments.setdefault(physical_id, []).extend(entries)
 
     def as_template(self) -> dict:
         return {"Description": f"live resources of account {self.account} in {self.region}",
+                "Metadata": {LIVE: {"complete": sorted(self.complete)}},
                 "Resources": self.resources}
 
 

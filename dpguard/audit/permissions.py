@@ -63,11 +63,13 @@ IAM_ACTION = {
     # --- Lambda: versioned operation names in some SDK models
     "lambda:ListFunctions20150331": "lambda:ListFunctions",
     "lambda:GetFunctionConfiguration20150331v2": "lambda:GetFunctionConfiguration",
-    # --- KMS, CloudTrail, RDS, IAM, EC2, Logs, SNS, SQS, Secrets Manager, GuardDuty, Cognito:
-    # the IAM action is the operation name (kms:GetKeyRotationStatus, cloudtrail:GetTrailStatus,
-    # rds:DescribeDBParameters, iam:GetLoginProfile, ec2:DescribeFlowLogs, logs:DescribeLogGroups,
-    # sns:GetTopicAttributes, sqs:GetQueueAttributes, secretsmanager:DescribeSecret,
-    # guardduty:GetDetector, cognito-idp:DescribeUserPool, ...).
+    # --- KMS, CloudTrail, RDS, IAM, EC2, Logs, SNS, SQS, Secrets Manager, GuardDuty, Cognito,
+    # Lambda, DynamoDB: the IAM action is the operation name (kms:GetKeyRotationStatus,
+    # cloudtrail:GetTrailStatus, rds:DescribeDBParameters, iam:GetLoginProfile,
+    # ec2:DescribeFlowLogs, logs:DescribeLogGroups, sns:GetTopicAttributes, sqs:GetQueueAttributes,
+    # secretsmanager:DescribeSecret, guardduty:GetDetector, cognito-idp:DescribeUserPool,
+    # lambda:ListFunctions, dynamodb:DescribeTable, dynamodb:DescribeContinuousBackups,
+    # dynamodb:ListTagsOfResource, dynamodb:GetResourcePolicy, ...).
 }
 
 # Actions the policy holds although no collector calls them, and why.

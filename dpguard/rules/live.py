@@ -9,6 +9,7 @@ from typing import Any
 
 from ..engine.checks import first, leaves
 from ..engine.findings import unverifiable, violation
+from ..engine.template import LIVE
 from ..engine.values import ABSENT, ResRef, Unknown, as_bool, as_int, as_text
 from . import rule
 
@@ -33,6 +34,15 @@ SERVICE_LINKED_PATH = "/aws-service-role/"
 def is_live(r) -> bool:
     """Was the resource read from an account by `dpguard audit`? A template cannot claim so."""
     return r.live_facts is not None
+
+
+def listed_completely(tpl, rtype: str) -> bool:
+    """Did the audit read every resource of `rtype` in this live template's account and region?
+    Only then does a resource missing from it mean missing from the account."""
+    if not tpl.live:
+        return False
+    facts = tpl.metadata.get(LIVE)
+    return isinstance(facts, dict) and rtype in (facts.get("complete") or ())
 
 
 def today(t) -> dt.date:

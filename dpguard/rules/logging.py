@@ -12,6 +12,7 @@ from ..engine.template import Resource
 from ..engine.values import _SUB_VAR, ABSENT, ResRef, Unknown, as_bool, as_text, is_literal
 from . import rule
 from .governance import DATA_STORES
+from .live import listed_completely
 from .s3 import PUBLIC_ACCESS_BLOCK_FLAGS
 
 TRAIL = "AWS::CloudTrail::Trail"
@@ -70,7 +71,10 @@ _TOKEN = re.compile(r"⟨(?:\d+:)?([^⟩]*)⟩")
                 "forever, out of reach of DP-LogGroupEncrypted and DP-LogGroupRetention. Compliant: "
                 "LoggingConfig.LogGroup is set, or the app has an AWS::Logs::LogGroup named "
                 "/aws/lambda/<function name> (literally, or by Fn::Sub or Fn::Join of a Ref to the "
-                "function). SAM functions are left to DP-TemplateProcessed.",
+                "function). SAM functions are left to DP-TemplateProcessed. In a live account: "
+                "compliant when the account has that log group in the function's region "
+                "(DP-LogGroupEncrypted and DP-LogGroupRetention judge it there); unverifiable "
+                "when the region's log groups could not be read.",
       remediation="lambda_.Function(self, 'Fn', ..., log_group=logs.LogGroup(self, 'FnLogs', "
                   "encryption_key=key, retention=logs.RetentionDays.ONE_YEAR))  "
                   "# or dpguard.patterns.SecureFunction\n"
@@ -87,6 +91,8 @@ def lambda_log_group(r, t):
 def _default_log_group(fn: Resource, path: str) -> Iterator[Outcome]:
     """The group Lambda logs to by default, /aws/lambda/<name>, must be a log group of the app
     for every name the function may have."""
+    live = fn.live_facts is not None
+    has = "the account has" if live else "the app creates"
     by_ref = LAMBDA_LOGS + fn.ref().token()  # a Fn::Sub or Fn::Join of a Ref to the function
     parts = _name_parts(fn.props.get("FunctionName", ABSENT))
     for _, name in fn.values("FunctionName"):
@@ -101,9 +107,16 @@ def _default_log_group(fn: Resource, path: str) -> Iterator[Outcome]:
             LAMBDA_LOGS + ("<generated function name>" if name is ABSENT else "<function name>")
         if isinstance(name, Unknown) and found is False:
             found = Unknown(f"the function's name is known only at deploy time ({name.reason})")
+        if live and found is False and not listed_completely(fn.template, LOG_GROUP):
+            found = Unknown("the audit did not read the log groups of the function's account and region")
         if isinstance(found, Unknown):
-            yield unverifiable(path, f"cannot tell whether the app creates the function's log group "
+            yield unverifiable(path, f"cannot tell whether {has} the function's log group "
                                      f"{shown}: {found.reason}")
+        elif live:
+            yield violation(path, f"the function logs to {shown}, which the account does not have: Lambda "
+                                  f"creates it on first invocation, not encrypted with our KMS key and kept "
+                                  f"forever (clauses 7, 9); create that log group with a KMS key and a "
+                                  f"retention period, or set LoggingConfig.LogGroup")
         else:
             yield violation(path, f"the function logs to {shown}, which no scanned template creates: Lambda "
                                   f"creates it on first invocation, not encrypted with our KMS key and kept "
@@ -115,9 +128,10 @@ def _creates(fn: Resource, wanted: set[str], same: tuple | None, probe: str | No
     `same` (in the function's template)? Unknown when a group's condition or name leaves it open;
     `probe`, the name as far as it is known, tells which unknown names might be it."""
     doubt: bool | Unknown = False
+    live = fn.live_facts is not None
     for group in fn.template.app.of_type(LOG_GROUP):
-        if group.deployed is False:
-            continue
+        if group.deployed is False or (live and group.template is not fn.template):
+            continue  # a live function logs in its own account and region
         names = [v for _, v in group.values("LogGroupName")]
         local = group.template is fn.template
         raw = _name_parts(group.props.get("LogGroupName", ABSENT))

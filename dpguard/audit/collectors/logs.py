@@ -3,6 +3,10 @@
 Shape, as CloudFormation writes it: `AWS::Logs::LogGroup` {LogGroupName, KmsKeyId,
 RetentionInDays, LogGroupClass}. No RetentionInDays means the events never expire, as in a
 template; no KmsKeyId means the service's own key.
+
+The listing is read whole, so the live template says it holds every log group of the region
+(`LiveTemplate.listed`): DP-LambdaLogGroup may then read a function's missing default log group
+/aws/lambda/<name> as missing from the account, not merely unread.
 """
 from __future__ import annotations
 
@@ -26,3 +30,4 @@ def collect(clients: Clients, region: str, live: LiveTemplate) -> None:
         props = {"LogGroupName": name, "KmsKeyId": group.get("kmsKeyId"),
                  "RetentionInDays": group.get("retentionInDays"), "LogGroupClass": group.get("logGroupClass")}
         live.add(name, "AWS::Logs::LogGroup", {k: v for k, v in props.items() if v is not None}, arn=arn)
+    live.listed("AWS::Logs::LogGroup")
