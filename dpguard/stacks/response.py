@@ -17,7 +17,7 @@ import json
 import aws_cdk as cdk
 from aws_cdk import aws_events as events, aws_events_targets as targets, aws_iam as iam
 from aws_cdk import aws_kms as kms, aws_s3 as s3, aws_sns as sns
-from aws_cdk import aws_cognito as cognito
+from aws_cdk import aws_cognito as cognito, aws_dynamodb as dynamodb
 from constructs import Construct
 
 import dpguard
@@ -132,8 +132,8 @@ class ResponseStack(cdk.Stack):
                             classification="confidential", owner=owner)
         table.add_global_secondary_index(
             index_name=OPEN_INDEX,
-            partition_key=cdk.aws_dynamodb.Attribute(name="tracking", type=cdk.aws_dynamodb.AttributeType.STRING),
-            sort_key=cdk.aws_dynamodb.Attribute(name="next_deadline", type=cdk.aws_dynamodb.AttributeType.STRING))
+            partition_key=dynamodb.Attribute(name="tracking", type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name="next_deadline", type=dynamodb.AttributeType.STRING))
         return table
 
     # Grants name each resource and action; none uses a wildcard action. KMS use is limited to
