@@ -153,9 +153,9 @@ class ResponseStack(cdk.Stack):
         self._allow_table_key(role, table)
 
     def _allow_index(self, role: iam.IRole, table: SecureTable, *actions: str) -> None:
+        """The open index only; the table's key comes with `_allow_table`, which every caller makes."""
         role.add_to_principal_policy(iam.PolicyStatement(
             actions=list(actions), resources=[f"{table.table_arn}/index/{OPEN_INDEX}"]))
-        self._allow_table_key(role, table)
 
     def _allow_table_key(self, role: iam.IRole, table: SecureTable) -> None:
         role.add_to_principal_policy(iam.PolicyStatement(
