@@ -21,13 +21,11 @@ import botocore.awsrequest
 import botocore.exceptions
 
 from dpguard.audit.clients import Clients
-from dpguard.audit.collectors import collectors
 from dpguard.audit.live import LiveTemplate
 from dpguard.audit.run import audit
 from dpguard.output import render_scan
 
-REGION = "us-east-1"
-ACCOUNT = "123456789012"  # moto's account
+from audit_support import ACCOUNT, REGION, collect, run  # noqa: E402,F401
 SECRET = "hunter2-Pr0duction-s3cret"  # a credential in a function's environment
 KEY_ID = "AKIAIOSFODNN7EXAMPLE"  # an access key id in a function's environment
 LAMBDA_TRUST = {"Version": "2012-10-17", "Statement": [{
@@ -37,16 +35,6 @@ LAMBDA_TRUST = {"Version": "2012-10-17", "Statement": [{
 @pytest.fixture
 def clients(session):
     return Clients(session)
-
-
-def run(clients: Clients, *only: str):
-    return audit([clients], [REGION], only=set(only))
-
-
-def collect(clients: Clients, name: str) -> LiveTemplate:
-    live = LiveTemplate(ACCOUNT, REGION)
-    next(c for c in collectors() if c.name == name).collect(clients, REGION, live)
-    return live
 
 
 def of_type(live: LiveTemplate, rtype: str) -> dict[str, dict]:

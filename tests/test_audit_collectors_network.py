@@ -17,12 +17,9 @@ import moto
 from botocore.exceptions import ClientError  # noqa: E402
 
 from dpguard.audit.clients import Clients  # noqa: E402
-from dpguard.audit.collectors import collectors  # noqa: E402
 from dpguard.audit.live import LIVE, LiveTemplate  # noqa: E402
-from dpguard.audit.run import audit  # noqa: E402
 
-REGION = "us-east-1"
-ACCOUNT = "123456789012"  # moto's account
+from audit_support import ACCOUNT, REGION, collect, run  # noqa: E402,F401
 
 
 @pytest.fixture
@@ -34,17 +31,6 @@ def session():
 @pytest.fixture
 def clients(session):
     return Clients(session)
-
-
-def run(clients: Clients, *only: str):
-    return audit([clients], [REGION], only=set(only))
-
-
-def collect(clients: Clients, name: str) -> LiveTemplate:
-    """One collector into a fresh live template, to look at the shapes it writes."""
-    live = LiveTemplate(ACCOUNT, REGION)
-    next(c for c in collectors() if c.name == name).collect(clients, REGION, live)
-    return live
 
 
 def of_type(live: LiveTemplate, rtype: str) -> dict[str, dict]:
