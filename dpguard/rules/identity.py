@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..engine.checks import require
 from ..engine.findings import unverifiable, violation
-from ..engine.values import ABSENT, Unknown, as_text
+from ..engine.values import ABSENT, Unknown, as_bool, as_text
 from . import rule
 
 
@@ -76,3 +76,44 @@ def cognito_no_password_flows(r, t):
                   "self sign-up with verification); do not declare cognito.CfnUserPoolUser.")
 def cognito_no_template_users(r, t):
     yield violation("Properties", "the template creates a user pool user (a generic or default account)")
+
+
+def _off(value) -> bool:
+    """False, "false", or not set (both identity pool switches are off unless set true)."""
+    return value is ABSENT or as_bool(value) is False
+
+
+@rule("DP-CognitoIdentityPoolNoUnauthenticated", clause=2, severity="error",
+      types=["AWS::Cognito::IdentityPool"],
+      title="Identity pools give AWS credentials to signed-in users only",
+      rationale="Clause 2: only the required user accounts access private information. With "
+                "AllowUnauthenticatedIdentities true, the identity pool hands temporary AWS "
+                "credentials (of its unauthenticated role) to anyone who asks for them, without "
+                "signing in; whatever that role may read is open to the internet. The property is "
+                "required and has no default: true (or \"true\") fails, false passes, a value "
+                "chosen at deploy time cannot be verified.",
+      remediation="cognito_identitypool.IdentityPool(self, 'Identities', allow_unauthenticated_identities=False,\n"
+                  "    authentication_providers=cognito_identitypool.IdentityPoolAuthenticationProviders(\n"
+                  "        user_pools=[cognito_identitypool.UserPoolAuthenticationProvider(user_pool=pool)]))\n"
+                  "L1: cognito.CfnIdentityPool(..., allow_unauthenticated_identities=False)")
+def cognito_identity_pool_no_unauthenticated(r, t):
+    yield from require(r, "AllowUnauthenticatedIdentities", _off,
+                       "the identity pool gives AWS credentials to unauthenticated guests "
+                       "(AllowUnauthenticatedIdentities is true): set it to false")
+
+
+@rule("DP-CognitoIdentityPoolNoClassicFlow", clause=8, severity="warning",
+      types=["AWS::Cognito::IdentityPool"],
+      title="Identity pools use the enhanced authentication flow only",
+      rationale="Clause 8: access on a need-to-know basis. The enhanced flow lets Cognito choose "
+                "the role and scopes its credentials down to the services Cognito supports; the "
+                "classic (basic) flow lets the client ask STS for any role whose trust policy "
+                "names the pool, with the role's full rights, and bypasses role mapping. Classic "
+                "flow is off unless AllowClassicFlow is true. A warning: some older SDK clients "
+                "still need it.",
+      remediation="cognito_identitypool.IdentityPool(self, 'Identities', allow_classic_flow=False)\n"
+                  "L1: cognito.CfnIdentityPool(..., allow_classic_flow=False)")
+def cognito_identity_pool_no_classic_flow(r, t):
+    yield from require(r, "AllowClassicFlow", _off,
+                       "the identity pool allows the classic (basic) authentication flow "
+                       "(AllowClassicFlow is true): set it to false or leave it out")
