@@ -164,6 +164,15 @@ def wildcard_resource(s: Statement) -> bool | Unknown:
     return unknown or False
 
 
+_SHOWN_TOKEN = re.compile(r"⟨(?:\d+:)?([^⟩]*)⟩")
+
+
+def shown(text: str) -> str:
+    """A resolved string as the user wrote it: tokens of pseudo parameters and resources back in
+    Fn::Sub form (${AWS::AccountId}, ${Role.Arn})."""
+    return _SHOWN_TOKEN.sub(r"${\1}", text) if "⟨" in text else text
+
+
 def granted_actions(s: Statement) -> list:
     """The statement's actions (str or Unknown); ResRefs are not actions and are ignored."""
     return [a for a in s.actions or () if isinstance(a, (str, Unknown))]
