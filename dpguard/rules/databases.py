@@ -674,3 +674,187 @@ def opensearch_at_rest(r, t):
       remediation="redshift.CfnCluster(self, 'Dw', encrypted=True, kms_key_id=key.key_id, ...)")
 def redshift_encrypted(r, t):
     yield from require_true(r, "Encrypted", "the cluster is not encrypted (Encrypted is not true)")
+
+
+# ---------------------------------------------------------------- clause 9: database logs
+
+def exported_logs(r, path: str = "EnableCloudwatchLogsExports") -> list[tuple[str, set, Unknown | None]]:
+    """(property path, log types named, the reason some entry cannot be known) for every variant
+    of a list of log types. A list that is not a list gives an empty set and the reason."""
+    out = []
+    for prop_path, value in leaves(r, path):
+        if value is ABSENT:
+            out.append((prop_path, set(), None))
+        elif isinstance(value, Unknown):
+            out.append((prop_path, set(), value))
+        elif not isinstance(value, list):
+            out.append((prop_path, set(), Unknown(f"{path} is not a list")))
+        else:
+            names, unknown = set(), None
+            for item in value:
+                for v in alternatives(item, r.template):
+                    text = as_text(v) if is_literal(v) else None
+                    if text is not None:
+                        names.add(text.strip().lower())
+                    elif v is not ABSENT:
+                        unknown = v if isinstance(v, Unknown) else Unknown("a log type is not a string")
+            out.append((prop_path, names, unknown))
+    return out
+
+
+def missing_logs(r, wanted: tuple[str, ...], what: str, path: str = "EnableCloudwatchLogsExports"
+                 ) -> Iterator[Outcome]:
+    """Every variant of the export list must name each of `wanted`."""
+    for prop_path, names, unknown in exported_logs(r, path):
+        missing = [w for w in wanted if w not in names]
+        if not missing:
+            continue
+        listed = ", ".join(f"'{m}'" for m in missing)
+        if unknown is not None:
+            yield unverifiable(prop_path, f"cannot verify that {listed} logs are exported to CloudWatch "
+                                          f"Logs: {unknown.reason}")
+        elif not names:
+            yield violation(prop_path, f"{what} exports no logs to CloudWatch Logs (none by default); "
+                                       f"add {listed} to {path}")
+        else:
+            yield violation(prop_path, f"{what} does not export the {listed} log to CloudWatch Logs; "
+                                       f"add it to {path}")
+
+
+# Engine -> the logs that record who connected and what they did (Security Hub RDS.9, RDS.34,
+# RDS.36, RDS.37, RDS.40 ask for these among others). MySQL and MariaDB instances: the audit log
+# (MariaDB audit plugin); Multi-AZ MySQL clusters cannot load the plugin, so the general log.
+INSTANCE_LOGS: dict[str, tuple[str, ...]] = {
+    "postgres": ("postgresql",),
+    "mysql": ("audit",),
+    "mariadb": ("audit",),
+    "sqlserver": ("error", "agent"),
+    "sqlserver-ex": ("error",),  # Express has no SQL Server Agent
+    "oracle": ("alert", "audit"),
+    "db2": ("diag.log",),
+}
+CLUSTER_LOGS: dict[str, tuple[str, ...]] = {
+    "aurora-postgresql": ("postgresql",),
+    "aurora-mysql": ("audit",),
+    "aurora": ("audit",),
+    "postgres": ("postgresql",),
+    "mysql": ("general",),
+}
+
+
+def _log_kind(engine: str) -> str:
+    e = engine.strip().lower()
+    if e == "sqlserver-ex":
+        return e
+    return engine_kind(e)
+
+
+def _audit_enabled_outcomes(r, kind: str) -> Iterator[Outcome]:
+    """The audit log is written only when the engine is told to: Aurora MySQL needs
+    server_audit_logging=1 in the cluster parameter group, RDS for MySQL and MariaDB need the
+    MARIADB_AUDIT_PLUGIN option. Without that the exported log stays empty."""
+    if kind in ("aurora-mysql", "aurora"):
+        for path, value in leaves(r, "DBClusterParameterGroupName"):
+            if isinstance(value, Unknown):
+                yield unverifiable(path, f"cannot verify that audit logging is on: {value.reason}")
+                continue
+            group = None
+            if value is not ABSENT and not (isinstance(value, str) and value.startswith("default.")):
+                group = follow(r, value, RDS_CLUSTER_PARAMS)
+                if group is None:
+                    yield unverifiable(path, "cannot verify that audit logging is on: the cluster "
+                                             "parameter group is not in the scanned templates")
+                    continue
+            settings = mapping_parameter(group, "server_audit_logging") if group else [(path, ABSENT)]
+            for _, setting in settings:
+                if isinstance(setting, Unknown):
+                    yield unverifiable(path, f"cannot verify server_audit_logging: {setting.reason}")
+                elif as_int(setting) != 1:
+                    where = f"cluster parameter group {group.logical_id}" if group else "the default cluster parameter group"
+                    yield violation(path, f"{where} does not turn server_audit_logging on (it is 0 by default), so "
+                                          "the exported audit log stays empty; set server_audit_logging=1")
+    elif kind in ("mysql", "mariadb") and r.type == RDS_INSTANCE:
+        for path, value in leaves(r, "OptionGroupName"):
+            if isinstance(value, Unknown):
+                yield unverifiable(path, f"cannot verify the audit plugin: {value.reason}")
+                continue
+            group = None
+            if value is not ABSENT and not (isinstance(value, str) and value.startswith("default:")):
+                group = follow(r, value, RDS_OPTIONS)
+                if group is None:
+                    yield unverifiable(path, "cannot verify the audit plugin: the option group is not "
+                                             "in the scanned templates")
+                    continue
+            names = [n for _, n in group.values("OptionConfigurations.*.OptionName")] if group else []
+            if "MARIADB_AUDIT_PLUGIN" in names:
+                continue
+            unknown = next((n for n in names if isinstance(n, Unknown)), None)
+            if unknown is not None:
+                yield unverifiable(path, f"cannot verify the audit plugin: {unknown.reason}")
+            else:
+                yield violation(path, "no option group with MARIADB_AUDIT_PLUGIN, so the exported "
+                                      "audit log stays empty; add the option")
+
+
+@rule("DP-RdsLogExports", clause=9, severity="error", types=[RDS_INSTANCE, RDS_CLUSTER],
+      title="RDS and Aurora databases publish their audit-relevant logs to CloudWatch Logs",
+      rationale="Clause 9: access to data is logged and the logs kept where the database's own "
+                "administrators cannot erase them. RDS exports no logs unless "
+                "EnableCloudwatchLogsExports names them. Required per engine (the access-relevant "
+                "subset of Security Hub RDS.9/RDS.34/RDS.36/RDS.37/RDS.40): PostgreSQL and Aurora "
+                "PostgreSQL 'postgresql'; MySQL and MariaDB instances 'audit' (with the "
+                "MARIADB_AUDIT_PLUGIN option), Aurora MySQL 'audit' (with server_audit_logging=1), "
+                "Multi-AZ MySQL clusters 'general'; SQL Server 'error' and 'agent' ('error' for "
+                "Express); Oracle 'alert' and 'audit'; Db2 'diag.log'. Instances of an Aurora or "
+                "Multi-AZ cluster are judged on the cluster; Aurora Serverless v1 cannot export.",
+      remediation="rds.DatabaseInstance(self, 'Db', engine=engine,\n"
+                  "    cloudwatch_logs_exports=['postgresql'],  # MySQL: ['audit'] with the MARIADB_AUDIT_PLUGIN option\n"
+                  "    cloudwatch_logs_retention=logs.RetentionDays.ONE_YEAR, ...)\n"
+                  "rds.DatabaseCluster(self, 'Db', engine=engine, cloudwatch_logs_exports=['audit'],\n"
+                  "    parameters={'server_audit_logging': '1'}, ...)  # Aurora PostgreSQL: ['postgresql']")
+def rds_log_exports(r, t):
+    if r.type == RDS_INSTANCE:
+        if always_set(r, "DBClusterIdentifier"):
+            return
+        table = INSTANCE_LOGS
+    else:
+        if all(v == "serverless" for _, v in leaves(r, "EngineMode")):
+            return
+        table = CLUSTER_LOGS
+    engines = leaves(r, "Engine")
+    if r.type == RDS_INSTANCE and all(e is ABSENT for _, e in engines) \
+            and always_set(r, "SourceDBInstanceIdentifier"):
+        engines = []
+        for path, ref in leaves(r, "SourceDBInstanceIdentifier"):
+            source = r.template.resource_of(ref, RDS_INSTANCE)
+            engines.extend([(path, e) for _, e in leaves(source, "Engine")] if source is not None else
+                           [(path, Unknown("the replica's source instance is not in the scanned templates"))])
+    outcomes: list[Outcome] = []
+    for engine_path, engine in engines:
+        if isinstance(engine, Unknown):
+            outcomes.append(unverifiable(engine_path, f"cannot tell which logs to export: the engine is "
+                                                      f"unknown ({engine.reason})"))
+            continue
+        if not isinstance(engine, str):
+            outcomes.append(unverifiable(engine_path, "cannot tell which logs to export: the engine is "
+                                                      "not set"))
+            continue
+        kind = _log_kind(engine)
+        if kind == "custom":
+            outcomes.append(unverifiable(engine_path, "RDS Custom cannot export logs to CloudWatch Logs; "
+                                                      "dpguard cannot verify how its logs are kept"))
+            continue
+        wanted = table.get(kind)
+        if wanted is None:
+            outcomes.append(unverifiable(engine_path, f"dpguard does not know which logs engine "
+                                                      f"{engine!r} must export"))
+            continue
+        found = list(missing_logs(r, wanted, "the database"))
+        outcomes.extend(found)
+        if not found and "audit" in wanted:
+            outcomes.extend(_audit_enabled_outcomes(r, kind))
+    seen = set()
+    for outcome in outcomes:  # Fn::If over engines of one family says the same thing twice
+        if outcome not in seen:
+            seen.add(outcome)
+            yield outcome
