@@ -10,7 +10,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
-from ..engine.checks import entry_values, first, follow, leaves, require, require_true
+from ..engine.checks import (entry_values, first, follow, is_set, leaves, nested_values, require,
+                             require_true)
 from ..engine.findings import Outcome, unverifiable, violation
 from ..engine.values import ABSENT, Unknown, alternatives, as_bool, as_int, as_text, is_literal
 from . import rule
@@ -858,3 +859,72 @@ def rds_log_exports(r, t):
         if outcome not in seen:
             seen.add(outcome)
             yield outcome
+
+
+# OpenSearch publishes a log only when LogPublishingOptions.<type> is Enabled with a log group.
+def opensearch_log_outcomes(r, log_type: str, label: str) -> Iterator[Outcome]:
+    base = f"LogPublishingOptions.{log_type}"
+    for path, option in leaves(r, base):
+        if isinstance(option, Unknown):
+            yield unverifiable(path, f"cannot verify that {label} are published: {option.reason}")
+            continue
+        if option is ABSENT:
+            yield violation(path, f"the domain does not publish {label} (off by default); enable "
+                                  f"{log_type} with a CloudWatch Logs group")
+            continue
+        if not isinstance(option, dict):
+            yield unverifiable(path, f"cannot verify that {label} are published: {log_type} is not a mapping")
+            continue
+        enabled = nested_values(option, r.template, "Enabled")
+        arns = nested_values(option, r.template, "CloudWatchLogsLogGroupArn")
+        unknown = next((v for v in enabled + arns if isinstance(v, Unknown)), None)
+        if any(as_bool(v) is not True and not isinstance(v, Unknown) for v in enabled):
+            yield violation(f"{path}/Enabled", f"{label} are not published ({log_type} Enabled is not true)")
+        elif any(not is_set(v) for v in arns):
+            yield violation(f"{path}/CloudWatchLogsLogGroupArn",
+                            f"{log_type} names no CloudWatchLogsLogGroupArn, so {label} go nowhere")
+        elif unknown is not None:
+            yield unverifiable(path, f"cannot verify that {label} are published: {unknown.reason}")
+
+
+@rule("DP-OpenSearchAuditLogs", clause=9, severity="error", types=list(OPENSEARCH),
+      title="OpenSearch domains publish audit logs, with fine-grained access control on",
+      rationale="Clause 9: access to data is logged. Only audit logs record who read or changed "
+                "which index; OpenSearch publishes none unless LogPublishingOptions.AUDIT_LOGS is "
+                "Enabled with a CloudWatchLogsLogGroupArn. Audit logs exist only on domains with "
+                "fine-grained access control (AdvancedSecurityOptions.Enabled, off by default), so "
+                "that is required too.",
+      remediation="opensearch.Domain(self, 'Search', fine_grained_access_control=opensearch.AdvancedSecurityOptions(\n"
+                  "    master_user_arn=admin_role.role_arn),\n"
+                  "    logging=opensearch.LoggingOptions(audit_log_enabled=True, audit_log_group=log_group), ...)")
+def opensearch_audit_logs(r, t):
+    yield from opensearch_log_outcomes(r, "AUDIT_LOGS", "audit logs")
+    yield from require_true(r, "AdvancedSecurityOptions.Enabled",
+                            "fine-grained access control is off (AdvancedSecurityOptions.Enabled is not "
+                            "true), and without it the domain writes no audit log")
+
+
+@rule("DP-OpenSearchErrorLogs", clause=9, severity="error", types=list(OPENSEARCH),
+      title="OpenSearch domains publish error (application) logs",
+      rationale="Clause 9: security-relevant events are logged. The application log records "
+                "errors, failed requests and cluster problems; OpenSearch publishes it only when "
+                "LogPublishingOptions.ES_APPLICATION_LOGS is Enabled with a CloudWatchLogsLogGroupArn "
+                "(off by default).",
+      remediation="opensearch.Domain(self, 'Search', logging=opensearch.LoggingOptions("
+                  "app_log_enabled=True, app_log_group=log_group), ...)")
+def opensearch_error_logs(r, t):
+    yield from opensearch_log_outcomes(r, "ES_APPLICATION_LOGS", "error (application) logs")
+
+
+@rule("DP-OpenSearchSlowLogs", clause=9, severity="warning", types=list(OPENSEARCH),
+      title="OpenSearch domains publish search and index slow logs",
+      rationale="Clause 9 (monitoring). Slow logs (SEARCH_SLOW_LOGS, INDEX_SLOW_LOGS, off by "
+                "default) show expensive queries, which helps spot scraping and abuse, but they are "
+                "performance diagnostics, not an access record, and they stay empty until index "
+                "thresholds are set. Advisory: a warning, while audit and error logs are errors.",
+      remediation="opensearch.Domain(self, 'Search', logging=opensearch.LoggingOptions(\n"
+                  "    slow_search_log_enabled=True, slow_search_log_group=log_group,\n"
+                  "    slow_index_log_enabled=True, slow_index_log_group=log_group), ...)")
+def opensearch_slow_logs(r, t):
+    yield from opensearch_log_outcomes(r, "SEARCH_SLOW_LOGS", "search slow logs")
+    yield from opensearch_log_outcomes(r, "INDEX_SLOW_LOGS", "index slow logs")
