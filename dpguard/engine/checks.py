@@ -253,8 +253,17 @@ def policy_statements(r: Resource, path: str) -> Iterator[Statement | tuple[str,
 
 
 def is_public_principal(principal: tuple) -> bool:
+    """"*", or an AWS principal ARN whose account is a wildcard (arn:aws:iam::*:root,
+    arn:aws:iam::*:*): AWS accepts no wildcard inside a principal ARN, so a template that writes
+    one means every account, and is judged like "*"."""
     kind, value = principal
-    return value == "*" and kind in ("*", "AWS", "CanonicalUser")
+    if value == "*":
+        return kind in ("*", "AWS", "CanonicalUser")
+    return kind == "AWS" and isinstance(value, str) and _WILDCARD_ACCOUNT.match(value) is not None
+
+
+# arn:<partition>:iam|sts::<account with * or ?>:...
+_WILDCARD_ACCOUNT = re.compile(r"arn:[^:]*:(?:iam|sts|\*)?:[^:]*:[^:]*[*?][^:]*:")
 
 
 def action_matches(action: Any, pattern: str) -> bool:

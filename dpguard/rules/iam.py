@@ -435,7 +435,72 @@ def resource_policy_no_wildcard_principal(r, t):
                 yield from judge(s, value, f"{s.path}/Principal", "a principal cannot be known")
             elif is_public_principal((kind, value)) and not scoped(s, r.type):
                 yield from judge(s, True, f"{s.path}/Principal",
-                                 "allows any principal (\"*\") without a condition that limits who can use it")
+                                 f"allows any principal ({shown(value)!r}) without a condition that limits who can use it")
+                break
+
+
+# Resource policies whose actions DP-ResourcePolicyNoWildcardAction reads (Lambda permissions
+# have a single Action property and are read apart).
+ACTION_POLICIES: dict[str, tuple[str, ...]] = {
+    **RESOURCE_POLICIES,
+    "AWS::KMS::Key": ("KeyPolicy",),
+    "AWS::KMS::ReplicaKey": ("KeyPolicy",),
+    "AWS::S3::BucketPolicy": ("PolicyDocument",),
+}
+KEY_TYPES = ("AWS::KMS::Key", "AWS::KMS::ReplicaKey")
+
+# An account's root principal: arn:<partition>:iam::<account>:root, or the bare account id.
+_ACCOUNT_ROOT = re.compile(r"(?:arn:[^:]+:iam::)?(\d{12}|⟨AWS::AccountId⟩)(?::root)?")
+
+
+def is_account_root(principal: tuple) -> bool:
+    kind, value = principal
+    return kind == "AWS" and isinstance(value, str) and _ACCOUNT_ROOT.fullmatch(value) is not None \
+        and (value.endswith(":root") or not value.startswith("arn:"))
+
+
+def _delegates_to_root(s: Statement) -> bool:
+    """A key policy statement that hands the key to account roots only: the default key policy
+    (CDK's too), which leaves the decision to the account's IAM policies."""
+    return bool(s.principals) and s.not_principals is None and all(is_account_root(p) for p in s.principals)
+
+
+@rule("DP-ResourcePolicyNoWildcardAction", clause=8, severity="error",
+      types=[*ACTION_POLICIES, "AWS::Lambda::Permission"],
+      title="Resource policies name the actions they allow",
+      rationale="Clause 8: rights on a need-to-know basis. A resource policy (queue, topic, key, "
+                "bucket, access point, secret, repository, domain, vault, table, stream, log "
+                "resource policy, Lambda permission) that allows Action \"*\" or \"service:*\" "
+                "lets its principals do everything with the resource, including deleting it and "
+                "rewriting its policy, now and for actions AWS adds later. A KMS key policy may "
+                "give kms:* to the account root principal: that is AWS's (and CDK's) default key "
+                "policy, which hands the decision to the account's IAM policies. Deny statements "
+                "(such as the aws:SecureTransport denial) are not judged.",
+      remediation="Grant named actions, e.g. queue.grant_send_messages(iam.ServicePrincipal('sns.amazonaws.com')),\n"
+                  "queue.add_to_resource_policy(iam.PolicyStatement(actions=['sqs:SendMessage'], ...)),\n"
+                  "fn.add_permission('Invoke', principal=..., action='lambda:InvokeFunction')")
+def resource_policy_no_wildcard_action(r, t):
+    if r.type == "AWS::Lambda::Permission":
+        for path, action in r.values("Action"):
+            if isinstance(action, Unknown):
+                yield unverifiable(path, f"the permitted action cannot be known: {action.reason}")
+            elif isinstance(action, str) and is_wildcard_action(action):
+                yield violation(path, f"the permission allows every Lambda action ({action!r}): "
+                                      "use lambda:InvokeFunction (or lambda:InvokeFunctionUrl)")
+        return
+    statements, unreadable = allow_statements(r, ACTION_POLICIES[r.type])
+    yield from unreadable
+    for s in statements:
+        for action in granted_actions(s):
+            if isinstance(action, Unknown):
+                yield from judge(s, action, f"{s.path}/Action", "an action of the statement cannot be known")
+                break
+            if is_wildcard_action(action):
+                if r.type in KEY_TYPES and _delegates_to_root(s):
+                    break
+                yield from judge(s, True, f"{s.path}/Action",
+                                 f"the resource policy allows every action{' of a service' if ':' in action else ''} "
+                                 f"({action!r}): name the actions its principals need")
                 break
 
 
