@@ -43,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("--trust-parameter-defaults", action="store_true", default=None,
                       help="judge parameters without AllowedValues by their Default")
     scan.add_argument("--skip-rule", action="append", default=[], metavar="RULE_ID")
+    scan.add_argument("--strict", action="store_true",
+                      help="resources of a type that no rule judges fail too (DP-ResourceTypeJudged; "
+                           "the setting `unjudged: fail`)")
 
     audit = commands.add_parser(
         "audit", help="judge what is really deployed in AWS accounts",
@@ -124,6 +127,8 @@ def load_config(path: str | None, args: argparse.Namespace):
         settings["unverifiable"] = args.unverifiable
     if args.trust_parameter_defaults:
         settings["trust_parameter_defaults"] = True
+    if getattr(args, "strict", False):
+        settings["unjudged"] = "fail"
     if args.skip_rule:
         disabled = settings.get("disabled_rules") or []
         settings["disabled_rules"] = list(disabled) + args.skip_rule if isinstance(disabled, list) else disabled

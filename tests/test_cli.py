@@ -237,3 +237,19 @@ def test_console_script_never_shows_a_traceback(tmp_path):
     findings = json.loads(done.stdout)["findings"]
     assert {(f["logical_id"], f["rule_id"]) for f in findings} >= {("A", "DP-ResourceReadable"),
                                                                    ("B", "DP-ResourceReadable")}
+
+
+def test_scan_lists_types_no_rule_judges_and_strict_fails_them(tmp_path, capsys):
+    template = tmp_path / "custom.yaml"
+    template.write_text("Resources:\n"
+                        "  Seed: {Type: Custom::DatabaseSeed, Properties: {ServiceToken: arn:aws:lambda:us-east-1:123456789012:function:seed}}\n"
+                        "  Subnet: {Type: AWS::EC2::Subnet, Properties: {VpcId: vpc-1, CidrBlock: 10.0.0.0/24, MapPublicIpOnLaunch: false}}\n")
+    assert main(["scan", str(template), "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["coverage"]["judged"] == 1
+    assert [(t["resource_type"], t["resources"]) for t in doc["coverage"]["not_judged"]] == [("Custom::DatabaseSeed", 1)]
+    assert main(["scan", str(template)]) == 0
+    assert "not judged: Custom::DatabaseSeed (1): a custom resource" in capsys.readouterr().out
+    assert main(["scan", str(template), "--strict", "--format", "json"]) == 1
+    failing = json.loads(capsys.readouterr().out)["findings"]
+    assert [(f["rule_id"], f["logical_id"]) for f in failing] == [("DP-ResourceTypeJudged", "Seed")]

@@ -13,6 +13,7 @@ import jsii
 
 from .. import __version__
 from ..engine import Config, evaluate
+from ..engine.coverage import headline
 from ..engine.evaluate import ACK_DOES_NOT_HOLD
 from ..engine.findings import ACKNOWLEDGED, Finding
 from ..engine.loader import InputError, load_stack_templates
@@ -60,11 +61,15 @@ class DpguardPlugin:
             if gc_was_enabled:
                 gc.enable()
         summarize(report.failing())
+        not_judged = ", ".join(f"{c.resource_type} ({c.resources})" for c in report.not_judged)
+        if not_judged and self.config.unjudged != "fail":
+            print(f"dpguard: {headline(report.coverage)}: {not_judged} (the auditor report says why; "
+                  "`unjudged: fail` makes them fail)", file=sys.stderr)
         return cdk.PolicyValidationPluginReport(
             success=not report.failing(), plugin_version=__version__,
             violations=violations(report.findings, report.failing()),
             metadata={"templates": str(len(app.templates)), "resources": str(report.resources),
-                      "rules": str(len(report.rules)), **SYNTH_VERSIONS})
+                      "rules": str(len(report.rules)), "not_judged": not_judged or "none", **SYNTH_VERSIONS})
 
 
 def summarize(failing: list[Finding], limit: int = 40) -> None:

@@ -11,6 +11,7 @@ from ..rules import Rule, catalogue
 from .loader import InputError
 from .findings import (ACK_HOLDS, ACK_REJECTED, ACK_UNUSED, ACKNOWLEDGED, UNVERIFIABLE, VIOLATION,
                        Acknowledgment, Finding, Outcome)
+from .coverage import NOT_JUDGED, TypeCoverage, coverage
 from .template import App, Resource, Template
 
 MIN_REASON_LENGTH = 10  # as cdk-nag asks of its suppressions
@@ -28,9 +29,12 @@ class Config:
     # Ingress from anywhere that the policy accepts: [{"ports": [443], "resources": ["Alb*"]}];
     # resources match logical ids or construct paths (glob).
     allowed_ingress: tuple = ()
+    # Resource types that no rule judges: "report" lists them (coverage); "fail" makes each of
+    # their resources a DP-ResourceTypeJudged violation (`dpguard scan --strict`).
+    unjudged: str = "report"
     today: dt.date = field(default_factory=dt.date.today)
 
-    SETTINGS = ("unverifiable", "trust_parameter_defaults", "disabled_rules", "allowed_ingress")
+    SETTINGS = ("unverifiable", "trust_parameter_defaults", "disabled_rules", "allowed_ingress", "unjudged")
 
     @classmethod
     def from_settings(cls, settings: dict, source: str) -> "Config":
@@ -43,6 +47,8 @@ class Config:
         out = dict(settings)
         if out.get("unverifiable", "fail") not in ("fail", "warn"):
             raise InputError(source, "unverifiable must be 'fail' or 'warn'")
+        if out.get("unjudged", "report") not in ("report", "fail"):
+            raise InputError(source, "unjudged must be 'report' or 'fail'")
         if not isinstance(out.get("trust_parameter_defaults", False), bool):
             raise InputError(source, "trust_parameter_defaults must be true or false")
         disabled = out.get("disabled_rules") or ()
@@ -71,6 +77,11 @@ class Report:
     counts: dict[tuple[str, str], RuleCount]  # (template path, rule id) -> resources judged, failed
     acknowledgments: list[Acknowledgment]  # of dpguard rules, in template metadata
     rules: list[Rule]
+    coverage: list[TypeCoverage] = field(default_factory=list)  # per resource type present
+
+    @property
+    def not_judged(self) -> list[TypeCoverage]:
+        return [c for c in self.coverage if c.status == NOT_JUDGED]
 
     @property
     def unused_acknowledgments(self) -> list[Acknowledgment]:
@@ -103,7 +114,8 @@ class Report:
 def evaluate(app: App, config: Config | None = None, rules: Iterable[Rule] | None = None) -> Report:
     config = config or Config()
     app.config = config
-    rules = [r for r in (catalogue() if rules is None else rules) if r.rule_id not in config.disabled_rules]
+    offered = catalogue() if rules is None else list(rules)
+    rules = [r for r in offered if r.rule_id not in config.disabled_rules]
     by_type: dict[str, list[Rule]] = defaultdict(list)
     for rule in rules:
         if rule.scope == "resource":
@@ -111,6 +123,9 @@ def evaluate(app: App, config: Config | None = None, rules: Iterable[Rule] | Non
                 by_type[rtype].append(rule)
     counts: dict[tuple[str, str], RuleCount] = defaultdict(RuleCount)
     findings: list[Finding] = []
+    present = [r for tpl in app.templates for r in tpl.resources.values() if not r.problem]
+    types = coverage(present, rules, config.disabled_rules, offered)
+    app.coverage = {c.resource_type: c for c in types}  # for DP-ResourceTypeJudged
 
     for tpl in app.templates:
         for r in tpl.resources.values():
@@ -132,7 +147,7 @@ def evaluate(app: App, config: Config | None = None, rules: Iterable[Rule] | Non
 
     acknowledgments = _apply_acknowledgments(app, findings, rules, config.today)
     findings.sort(key=lambda f: (f.template, f.logical_id or "", f.clause, f.rule_id, f.property_path))
-    return Report(findings, app.templates, dict(counts), acknowledgments, rules)
+    return Report(findings, app.templates, dict(counts), acknowledgments, rules, types)
 
 
 def _run(rule: Rule, *args: Any) -> list[Outcome]:

@@ -275,6 +275,7 @@ class App:
 
     trust_parameter_defaults: bool = False
     config: Any = None  # the evaluate.Config of the run, for rules that read settings
+    coverage: dict = field(default_factory=dict)  # type -> coverage.TypeCoverage, set by evaluate
     templates: list[Template] = field(default_factory=list)
     _exports: dict | None = field(default=None, repr=False)
     _cross_refs: dict | None = field(default=None, repr=False)

@@ -45,15 +45,15 @@ def exemptions() -> dict[str, Exemption]:
 
 
 def judged_types(rules: Iterable | None = None) -> dict[str, list[str]]:
-    """type -> ids of the rules that judge it. A rule that reads every resource (types "*", such
-    as the scan for secrets in any property) judges no type in particular, and live-audit types
-    (`Live::...`) are not template types."""
+    """type -> ids of the rules that judge it (the whole catalogue by default). A rule that reads
+    every resource (types "*", such as the scan for secrets in any property) judges no type in
+    particular."""
     if rules is None:
         from ..rules import catalogue
         rules = catalogue()
     out: dict[str, list[str]] = {}
     for rule in rules:
-        for rtype in rule.resource_types:
-            if rtype != "*" and not rtype.startswith("Live::"):
+        for rtype in (*rule.resource_types, *rule.reads):
+            if rtype != "*":
                 out.setdefault(rtype, []).append(rule.rule_id)
     return out

@@ -87,7 +87,7 @@ def render_html(data: dict, data_sha256: str) -> str:
     tool = evidence.get("tool") or {}
     body = "\n".join([
         _header(data, data_sha256),
-        _coverage(data.get("clauses") or []),
+        _coverage(data.get("clauses") or [], data.get("resource_types") or {}),
         _controls(data.get("clauses") or []),
         _findings(data.get("findings") or [], data.get("clauses") or []),
         _acknowledgments(data.get("acknowledgments") or []),
@@ -198,7 +198,7 @@ def _header(data: dict, data_sha256: str) -> str:
 # ---------------------------------------------------------------------- coverage
 
 
-def _coverage(clauses: list[dict]) -> str:
+def _coverage(clauses: list[dict], types: dict) -> str:
     rows = []
     for c in clauses:
         n = c.get("number")
@@ -255,7 +255,26 @@ Counts are resources evaluated by each rule, summed over the clause's rules.</p>
 {badge("not applicable", CLAUSE_STATUS)} the app has no resource these controls judge ·
 {badge("process", CLAUSE_STATUS)} no automated control: a process control, outside this tool.
 Rule ids marked <span class="hit-key">✗</span> have failing findings, <span class="ack-key">!</span> acknowledged ones.</p>
+{_type_coverage(types)}
 </section>"""
+
+
+def _type_coverage(types: dict) -> str:
+    """The resource types present that no rule judged: what a passing report did not look at."""
+    if not types:
+        return ""
+    missing = types.get("not_judged") or []
+    lede = (f'<p id="type-coverage">{plural(types.get("resource_types") or 0, "resource type")} present: '
+            f'{e(types.get("judged"))} judged by a rule, {e(types.get("nothing_to_judge"))} with nothing to judge, '
+            f'<strong>{len(missing)} not judged</strong>{":" if missing else "."}</p>')
+    if not missing:
+        return lede
+    rows = "".join(f'<tr><th scope="row">{code(t.get("resource_type"))}</th><td class="num">{e(t.get("resources"))}</td>'
+                   f'<td>{e(t.get("reason"))}</td></tr>' for t in missing)
+    return f"""{lede}
+<table id="not-judged"><caption class="sr">Resource types that no rule judged</caption>
+<thead><tr><th scope="col">Resource type</th><th scope="col" class="num">Resources</th><th scope="col">Why not judged</th></tr></thead>
+<tbody>{rows}</tbody></table>"""
 
 
 def _pack_note(r: dict) -> str:

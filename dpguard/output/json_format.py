@@ -6,6 +6,7 @@ import json
 from dataclasses import asdict
 
 from .. import __version__
+from ..engine import coverage
 from ..engine.evaluate import Report
 
 
@@ -21,6 +22,8 @@ def document(report: Report, errors: list) -> dict:
         "unused_acknowledgments": [{k: v for k, v in asdict(a).items() if k not in ("status", "problem")}
                                    for a in report.unused_acknowledgments],
         "errors": [{"path": e.path, "message": e.message} for e in errors],
+        # the resource types present: how many were judged, and each type that was not, with why
+        "coverage": coverage.summary(report.coverage),
     }
 
 

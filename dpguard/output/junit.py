@@ -42,6 +42,13 @@ def render(report: Report, errors: list) -> str:
         suite.set("errors", "0")
         total += cases
         failures += fails
+    if report.not_judged:  # a skipped case per type that no rule judged: visible, not failing
+        suite = ET.SubElement(root, "testsuite", name="not judged", tests=str(len(report.not_judged)),
+                              failures="0", errors="0", skipped=str(len(report.not_judged)))
+        for c in report.not_judged:
+            case = ET.SubElement(suite, "testcase", classname="coverage", name=c.resource_type)
+            ET.SubElement(case, "skipped", message=f"{c.resources} resource(s) not judged: {c.reason}")
+        total += len(report.not_judged)
     if errors:
         suite = ET.SubElement(root, "testsuite", name="inputs", tests=str(len(errors)),
                               failures="0", errors=str(len(errors)))

@@ -1,6 +1,7 @@
 """A pull-request comment: verdict first, one row per finding, the fixes folded away."""
 from __future__ import annotations
 
+from ..engine.coverage import headline
 from ..engine.evaluate import Report
 from ..engine.findings import ACKNOWLEDGED, UNVERIFIABLE, VIOLATION
 
@@ -49,4 +50,10 @@ def render(report: Report, errors: list) -> str:
             lines += ["</details>", ""]
     for a in report.unused_acknowledgments:
         lines.append(f"> ℹ️ acknowledgment of `{a.rule_id}` on `{a.logical_id or a.template}` matches no finding")
+    if report.not_judged:
+        lines += [""] if lines[-1] else []
+        lines += [f"<details><summary>{headline(report.coverage)}</summary>", "",
+                  "| Resource type | Resources | Why it was not judged |", "|---|---|---|"]
+        lines += [f"| `{cell(c.resource_type)}` | {c.resources} | {cell(c.reason)} |" for c in report.not_judged]
+        lines += ["", "</details>"]
     return "\n".join(lines).rstrip() + "\n"

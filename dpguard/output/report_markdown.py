@@ -31,6 +31,13 @@ def render(data: dict, data_sha256: str) -> str:
         nag = f"{sum(r['violations'] for r in c['nag_rules'])} / {sum(r['acknowledged'] for r in c['nag_rules'])}"
         lines.append(f"| {c['number']} {cell(c['title'])} | {STATUS[c['status']]} | {controls} | "
                      + " | ".join(str(totals[k]) for k in totals) + f" | {nag} |")
+    types = data.get("resource_types") or {}
+    if types.get("not_judged"):
+        lines += ["", f"### Resource types not judged ({len(types['not_judged'])} of {types['resource_types']} types "
+                      f"present; {types['judged']} judged, {types['nothing_to_judge']} with nothing to judge)", "",
+                  "| resource type | resources | why |", "|---|---|---|"]
+        lines += [f"| `{cell(t['resource_type'])}` | {cell(t['resources'])} | {cell(t['reason'])} |"
+                  for t in types["not_judged"][:MAX_ROWS]]
     failing = [f for f in data["findings"] if f["status"] != "acknowledged"]
     if failing:
         lines += ["", f"### Failing ({len(failing)})", "", "| clause | rule | source | resource | problem | fix |",

@@ -7,6 +7,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from .. import __version__
+from ..engine import coverage
 from ..engine.evaluate import Report
 from ..engine.findings import ACKNOWLEDGED, UNVERIFIABLE
 
@@ -67,12 +68,17 @@ def document(report: Report, errors: list) -> dict:
     notifications = [{"level": "error", "message": {"text": e.message},
                       "locations": [{"physicalLocation": {"artifactLocation": {"uri": _uri(e.path)}}}]}
                      for e in errors]
+    notifications += [{"level": "warning", "descriptor": {"id": "dpguard/not-judged"},
+                       "message": {"text": f"{c.resources} resource(s) of type {c.resource_type} were not "
+                                           f"judged: {c.reason}"}}
+                      for c in report.not_judged]
     run = {
         "tool": {"driver": {"name": "dpguard", "version": __version__, "rules": rules}},
         "artifacts": [{"location": {"uri": _uri(t.path)}} for t in report.templates],
         "results": [_result(f, index[f.rule_id]) for f in report.findings],
         "invocations": [{"executionSuccessful": not errors,
                          "toolExecutionNotifications": notifications}],
+        "properties": {"coverage": coverage.summary(report.coverage)},
     }
     return {"$schema": SCHEMA, "version": "2.1.0", "runs": [run]}
 

@@ -7,6 +7,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from ..engine.coverage import headline
 from ..engine.evaluate import Report
 from ..engine.findings import ACKNOWLEDGED, UNVERIFIABLE, VIOLATION
 
@@ -51,4 +52,8 @@ def render(report: Report, color: bool = False) -> str:
     out.print(Text(f"{s['templates']} template(s), {s['resources']} resource(s), {len(report.rules)} rules: "
                    f"{s['violations']} violation(s), {s['unverifiable']} unverifiable, "
                    f"{s['acknowledged']} acknowledged", style=verdict_style))
+    if report.coverage:
+        out.print(Text(headline(report.coverage), style="yellow" if report.not_judged else "dim"))
+    for c in report.not_judged:
+        out.print(Text(f"  not judged: {c.resource_type} ({c.resources}): {c.reason}", style="yellow"))
     return buffer.getvalue()

@@ -17,6 +17,7 @@ import yaml
 
 from .. import __version__
 from ..engine import Config, evaluate, load
+from ..engine import coverage as type_coverage
 from ..engine.findings import ACK_HOLDS, ACK_UNUSED, ACKNOWLEDGED, UNVERIFIABLE, VIOLATION
 from ..engine.loader import InputError
 from ..rules import catalogue
@@ -82,6 +83,12 @@ def build(paths: list[str], config: Config | None = None, now: dt.datetime | Non
 
     clauses = coverage(findings, counts, acknowledgments)
     templates = len(app.templates)
+    resource_types = type_coverage.summary(report.coverage)
+    for path, doc in saved:  # saved scans and audits say what they did not judge, too
+        saved_coverage = doc.get("coverage") if isinstance(doc.get("coverage"), dict) else {}
+        for item in saved_coverage.get("not_judged") or []:
+            if isinstance(item, dict) and isinstance(item.get("resource_type"), str):
+                resource_types["not_judged"].append({**item, "source": str(path)})
     return {
         "schema": SCHEMA,
         "generated_at": (now or dt.datetime.now(dt.timezone.utc)).isoformat(timespec="seconds"),
@@ -98,6 +105,7 @@ def build(paths: list[str], config: Config | None = None, now: dt.datetime | Non
             "expired_acknowledgments": sum(a["status"] == "expired" for a in acknowledgments),
         },
         "clauses": clauses,
+        "resource_types": resource_types,
         "findings": sorted(findings, key=lambda f: (f["clause"] or 99, f["stack"] or "", f["construct_path"] or "",
                                                     f["source"], f["rule_id"])),
         "acknowledgments": acknowledgments,

@@ -28,6 +28,9 @@ class Rule:
     remediation: str
     check: Callable[..., Iterable]
     scope: str = "resource"
+    # Types the rule judges through the resources it is about (a parameter group through its
+    # database): they count as judged in coverage, but the rule is not called for them.
+    reads: tuple[str, ...] = ()
 
     def as_dict(self) -> dict:
         return {"rule_id": self.rule_id, "clause": self.clause, "severity": self.severity,
@@ -44,7 +47,7 @@ class CatalogueError(Exception):
 
 
 def rule(rule_id: str, *, clause: int, severity: str, types: Iterable[str], title: str,
-         rationale: str, remediation: str, scope: str = "resource") -> Callable:
+         rationale: str, remediation: str, scope: str = "resource", reads: Iterable[str] = ()) -> Callable:
     """Register `check` as a rule. Resource rules are called as check(resource, template);
     template rules as check(template); app rules as check(app). A check yields Outcomes
     (see dpguard.engine.findings) and yields nothing when the resource complies."""
@@ -69,7 +72,8 @@ def rule(rule_id: str, *, clause: int, severity: str, types: Iterable[str], titl
         if problems:
             raise CatalogueError(f"rule {rule_id} ({check.__module__}): {'; '.join(problems)}")
         _REGISTRY[rule_id] = Rule(rule_id, clause, severity, tuple(types), title.strip(),
-                                  " ".join(rationale.split()), remediation.strip("\n"), check, scope)
+                                  " ".join(rationale.split()), remediation.strip("\n"), check, scope,
+                                  tuple(reads))
         return check
 
     return register

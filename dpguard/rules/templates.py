@@ -1,6 +1,7 @@
 """Whole templates: what the engine cannot read or see is never passed as compliant."""
 from __future__ import annotations
 
+from ..engine.coverage import NOT_JUDGED
 from ..engine.findings import unverifiable, violation
 from . import rule
 
@@ -55,3 +56,24 @@ def template_processed(t):
                 yield unverifiable("", f"{r.type} is expanded by the SAM transform at deploy time; "
                                        "the resources it creates cannot be judged", logical_id=r.logical_id,
                                    template=t)
+
+
+@rule("DP-ResourceTypeJudged", clause=10, severity="error", types=["*"], scope="template",
+      title="Every resource is of a type the rules judge (with `unjudged: fail` or --strict)",
+      rationale="Clause 10: the policy is audited, and a scan that passes must not pass what it "
+                "never looked at. Every scan lists the resource types that no rule judges; with "
+                "`unjudged: fail` (or `dpguard scan --strict`) each resource of such a type fails "
+                "until someone has reviewed it: a custom resource, a type newer than dpguard's "
+                "inventory, a known gap, a type whose rules were disabled.",
+      remediation="Review what the resource does with data, then acknowledge it with the reason, "
+                  "e.g. Validations.of(custom_resource).acknowledge(...) or "
+                  "Metadata.cdk_nag.rules_to_suppress: [{id: DP-ResourceTypeJudged, reason: ...}]. "
+                  "Or leave `unjudged` at `report` to list such types without failing.")
+def resource_type_judged(t):
+    if getattr(t.app.config, "unjudged", "report") != "fail":
+        return
+    for r in t.resources.values():
+        judged = t.app.coverage.get(r.type)
+        if judged is not None and judged.status == NOT_JUDGED:
+            yield violation("Type", f"no rule judges {r.type}: {judged.reason}", logical_id=r.logical_id,
+                            template=t)
