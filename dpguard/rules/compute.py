@@ -6,7 +6,8 @@ from __future__ import annotations
 import re
 from typing import Any, Iterator
 
-from ..engine.checks import customer_managed_key, leaves, nested_values, require, tag_values
+from ..engine.checks import (customer_managed_key, expand_ifs, leaves, nested_values, require,
+                             tag_values)
 from ..engine.findings import Outcome, unverifiable, violation
 from ..engine.values import (ABSENT, TOKEN_RE, ResRef, Unknown, _SUB_VAR, alternatives, as_bool,
                              as_text)
@@ -174,7 +175,7 @@ def _location_outcomes(r, path_spec: str) -> Iterator[Outcome]:
             elif isinstance(text, str):
                 found = url_credential(text)
                 if found:
-                    yield violation(path, f"the source URL carries {found} in its user part; connect the "
+                    yield violation(path, f"the user part of the source URL holds {found}; connect the "
                                           f"repository with a source credential or CodeConnections instead")
 
 
@@ -362,28 +363,40 @@ def eks_secrets_encrypted(r, t):
         if not isinstance(configs, list):
             yield unverifiable(path, f"EncryptionConfig cannot be read: {_reason(configs)}")
             continue
-        unknown, covered = None, False
-        for item in configs:
-            resources_ok, key_ok = False, False
-            for resources in nested_values(item, tpl, "Resources"):
-                if isinstance(resources, Unknown):
-                    unknown = unknown or resources
-                elif isinstance(resources, list):
-                    names = [v for res in resources for v in alternatives(res, tpl)]
-                    resources_ok = resources_ok or "secrets" in names
-                    unknown = unknown or next((v for v in names if isinstance(v, Unknown)), None)
-            for key in nested_values(item, tpl, "Provider", "KeyArn"):
-                if isinstance(key, Unknown):
-                    unknown = unknown or key
-                elif key not in (ABSENT, None, ""):
-                    key_ok = True
-            covered = covered or (resources_ok and key_ok)
-        if covered:
-            continue
-        if unknown is not None:
-            yield unverifiable(path, f"cannot verify that secrets are encrypted: {unknown.reason}")
-        else:
-            yield violation(path, "no EncryptionConfig entry encrypts \"secrets\" with a Provider KeyArn")
+        for variant in expand_ifs(configs, tpl):
+            outcome = _secrets_outcome(path, variant, tpl)
+            if outcome is not None:
+                yield outcome
+                break  # one finding, whichever Fn::If branch fails first
+
+
+def _secrets_outcome(path: str, configs: Any, tpl: Any) -> Outcome | None:
+    """The finding for one variant of EncryptionConfig (Fn::If branches chosen), if any."""
+    if not isinstance(configs, list):
+        return unverifiable(path, f"EncryptionConfig cannot be read: {_reason(configs)}")
+    unknown = None
+    for item in configs:
+        resources_ok, key_ok = False, False
+        for resources in nested_values(item, tpl, "Resources"):
+            if isinstance(resources, Unknown):
+                unknown = unknown or resources
+            elif isinstance(resources, list):
+                names = [v for res in resources for v in alternatives(res, tpl)]
+                resources_ok = resources_ok or "secrets" in names
+                unknown = unknown or next((v for v in names if isinstance(v, Unknown)), None)
+        for key in nested_values(item, tpl, "Provider", "KeyArn"):
+            if isinstance(key, Unknown):
+                unknown = unknown or key
+            elif key not in (ABSENT, None, ""):
+                key_ok = True
+        if resources_ok and key_ok:
+            return None
+    if unknown is not None:
+        return unverifiable(path, f"cannot verify that secrets are encrypted: {unknown.reason}")
+    if not configs:
+        return violation(path, "Kubernetes secrets are not envelope-encrypted with a KMS key of ours "
+                               "(no EncryptionConfig entry)")
+    return violation(path, "no EncryptionConfig entry encrypts \"secrets\" with a Provider KeyArn")
 
 
 @rule("DP-EksEndpointNotPublic", clause=1, severity="error", types=[EKS],
@@ -450,20 +463,29 @@ def eks_control_plane_logging(r, t):
         if isinstance(types, Unknown) or (types is not ABSENT and not isinstance(types, list)):
             yield unverifiable(path, f"the enabled log types cannot be read: {_reason(types)}")
             continue
-        found, unknown = set(), None
-        for item in types or []:
-            for value in nested_values(item, tpl, "Type"):
-                if isinstance(value, Unknown):
-                    unknown = unknown or value
-                elif isinstance(value, str):
-                    found.add(value)
-        missing = [name for name in EKS_REQUIRED_LOGS if name not in found]
-        if not missing:
-            continue
-        if unknown is not None:
-            yield unverifiable(path, f"cannot verify that {', '.join(missing)} logs are on: {unknown.reason}")
-        else:
-            yield violation(path, f"control-plane logs {', '.join(missing)} are not enabled")
+        for variant in expand_ifs(types or [], tpl):
+            outcome = _logging_outcome(path, variant, tpl)
+            if outcome is not None:
+                yield outcome
+                break  # one finding, whichever Fn::If branch fails first
+
+
+def _logging_outcome(path: str, types: Any, tpl: Any) -> Outcome | None:
+    if not isinstance(types, list):
+        return unverifiable(path, f"the enabled log types cannot be read: {_reason(types)}")
+    found, unknown = set(), None
+    for item in types:
+        for value in nested_values(item, tpl, "Type"):
+            if isinstance(value, Unknown):
+                unknown = unknown or value
+            elif isinstance(value, str):
+                found.add(value)
+    missing = [name for name in EKS_REQUIRED_LOGS if name not in found]
+    if not missing:
+        return None
+    if unknown is not None:
+        return unverifiable(path, f"cannot verify that {', '.join(missing)} logs are on: {unknown.reason}")
+    return violation(path, f"control-plane logs {', '.join(missing)} are not enabled")
 
 
 # ---------------------------------------------------------------- WorkSpaces
