@@ -338,6 +338,121 @@ def iam_trust_no_wildcard_principal(r, t):
                              "add a condition on <provider>:sub (for GitHub, the repository)")
 
 
+# ---------------------------------------------------------------- cross-account trust
+
+OWN_ACCOUNT = "own"
+_PART = r"(?:⟨[^⟩]*⟩|[^:⟨])*"  # one ARN field; tokens such as ⟨AWS::AccountId⟩ hold colons
+_PRINCIPAL_ARN = re.compile(rf"arn:{_PART}:(?:iam|sts)::({_PART}):.+")
+_ACCOUNT_ID = re.compile(r"\d{12}")
+
+
+def principal_account(value: Any) -> str | Unknown | None:
+    """The account of an AWS principal: OWN_ACCOUNT for the stack's own (${AWS::AccountId}, a
+    role or user of the scanned app), the 12-digit id a literal names, None for "*" and
+    wildcard-account ARNs (DP-IamTrustNoWildcardPrincipal judges those), Unknown otherwise.
+    The engine does not know which literal id is the stack's own account, so every literal id
+    is taken as another account."""
+    if isinstance(value, ResRef):
+        return OWN_ACCOUNT
+    if isinstance(value, Unknown):
+        return value
+    if not isinstance(value, str) or is_public_principal(("AWS", value)):
+        return None
+    match = _PRINCIPAL_ARN.fullmatch(value)
+    account = match.group(1) if match else value
+    if account == "⟨AWS::AccountId⟩":
+        return OWN_ACCOUNT
+    if _ACCOUNT_ID.fullmatch(account):
+        return account
+    if TOKEN_RE.fullmatch(account):
+        return Unknown(f"the account of principal {shown(value)} is known only at deploy time")
+    return Unknown(f"{shown(value)} is neither an account id nor a principal ARN")
+
+
+def cross_account_guard(s: Statement) -> bool | Unknown:
+    """Does the condition make a cross-account trust safe: an sts:ExternalId to match (the
+    confused-deputy guard for third parties), MFA required (Bool, not BoolIfExists: role
+    sessions carry no MFA key), or the caller's organization (aws:PrincipalOrgID/OrgPaths:
+    the account is one of ours)? Negated, IfExists and bare-wildcard tests do not count."""
+    if isinstance(s.condition, Unknown):
+        return s.condition
+    if not s.has_condition:
+        return False
+    for operator, entries in s.condition.items():
+        if not isinstance(operator, str) or not isinstance(entries, dict):
+            continue
+        op = operator.removeprefix("ForAnyValue:").lower()
+        if "not" in op or op.endswith("ifexists") or op.startswith("forallvalues:"):
+            continue
+        for key, value in entries.items():
+            values = value if isinstance(value, list) else [value]
+            key = str(key).lower()
+            if key == "aws:multifactorauthpresent" and op == "bool" and any(as_bool(v) is True for v in values):
+                return True
+            if op.startswith("string") and key in ("sts:externalid", "aws:principalorgid", "aws:principalorgpaths") \
+                    and values and all(_names_value(v) for v in values):
+                return True
+    return False
+
+
+def _names_value(value: Any) -> bool:
+    """A condition value that must be matched: not empty and not only wildcards. A parameter or
+    another intrinsic (an external id passed in at deploy time) names something."""
+    if isinstance(value, str):
+        return bool(value.strip("*?"))
+    return value is not None
+
+
+@rule("DP-IamTrustCrossAccount", clause=8, severity="error", types=["AWS::IAM::Role"],
+      title="Roles that other accounts may assume require an external id, MFA or our organization",
+      rationale="Clause 8: access on a need-to-know basis, under a unique role. A trust policy that "
+                "lets another AWS account (a 12-digit id, or a principal ARN of that account) call "
+                "sts:AssumeRole with no condition lets whoever that account's administrators choose "
+                "use the role; a vendor serving many customers can be tricked into using it for "
+                "someone else (the confused deputy). Accepted: a condition on sts:ExternalId, "
+                "aws:MultiFactorAuthPresent true (Bool, not BoolIfExists), or aws:PrincipalOrgID / "
+                "aws:PrincipalOrgPaths (the account is in our organization). Principals of the "
+                "stack's own account (${AWS::AccountId}, roles of the app) pass. The engine cannot "
+                "tell which literal id is the stack's own account, so every literal id counts as "
+                "another account (acknowledge it when it is the stack's own). Service and federated "
+                "principals are judged by DP-IamTrustNoWildcardPrincipal.",
+      remediation="iam.Role(self, 'VendorRole', assumed_by=iam.AccountPrincipal('111122223333'),\n"
+                  "    external_ids=[vendor_external_id])\n"
+                  "or assumed_by=iam.AccountPrincipal('111122223333').with_conditions(\n"
+                  "    {'StringEquals': {'aws:PrincipalOrgID': 'o-abc123'}})")
+def iam_trust_cross_account(r, t):
+    # An unreadable trust policy is reported by DP-IamTrustNoWildcardPrincipal.
+    statements, _ = allow_statements(r, ("AssumeRolePolicyDocument",))
+    for s in statements:
+        actions = granted_actions(s)
+        assumes = any(isinstance(a, str) and action_matches(a, "sts:AssumeRole") for a in actions)
+        unknown = next((a for a in actions if isinstance(a, Unknown)), None)
+        if not assumes and unknown is None:
+            continue
+        others = []
+        for kind, value in s.principals or ():
+            if kind != "AWS":
+                continue
+            account = principal_account(value)
+            if isinstance(account, Unknown):
+                unknown = unknown or account
+            elif account not in (None, OWN_ACCOUNT):
+                others.append(account)
+        if not others and unknown is None:
+            continue
+        guard = cross_account_guard(s)
+        if guard is True:
+            continue
+        if others:
+            listed = ", ".join(dict.fromkeys(others))
+            message = (f"account{'s' if len(set(others)) > 1 else ''} {listed} may assume the role without a condition on sts:ExternalId, "
+                       "aws:MultiFactorAuthPresent or aws:PrincipalOrgID")
+        else:
+            message = "the role may be assumed from another account without an external id, MFA or organization condition"
+        verdict = True if others and assumes and guard is False else (guard if isinstance(guard, Unknown) else unknown)
+        yield from judge(s, verdict, f"{s.path}/Principal", message)
+
+
 # Identity providers whose audience (the app's client id) names who may federate; every other
 # OpenID Connect provider (GitHub, GitLab, EKS, ...) issues tokens for sts.amazonaws.com to all
 # its users, so only the subject claim tells them apart.
