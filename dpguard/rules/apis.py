@@ -12,7 +12,7 @@ from typing import Any, Iterator
 
 from ..engine.checks import expand_ifs
 from ..engine.findings import Outcome, unverifiable, violation
-from ..engine.values import ABSENT, Unknown, as_text
+from ..engine.values import ABSENT, Unknown, alternatives, as_bool, as_text, is_literal
 from . import rule
 
 REST_METHOD = "AWS::ApiGateway::Method"
@@ -283,3 +283,231 @@ def appsync_auth(r, t):
             outcomes.append(violation(path, f"an additional authorization mode ({as_text(mode)}) does not "
                                             "authenticate users"))
     yield from outcomes
+
+
+# ---------------------------------------------------------------- REST stage method settings
+
+REST_STAGE = "AWS::ApiGateway::Stage"
+REST_DEPLOYMENT = "AWS::ApiGateway::Deployment"
+# The keys of a stage (or a deployment's StageDescription) that method-setting rules read; only
+# these are expanded, so an Fn::If elsewhere on the resource does not multiply the variants.
+_SETTING_KEYS = ("MethodSettings", "CacheClusterEnabled", "LoggingLevel", "CachingEnabled",
+                 "CacheDataEncrypted")
+
+
+class StageSettings:
+    """One variant of a REST stage's settings: the stage (or StageDescription) with every Fn::If
+    decided. `defaults` are the entries for all methods (HttpMethod "*", ResourcePath "/*"), with
+    a deployment's StageDescription itself first (its LoggingLevel, CachingEnabled and
+    CacheDataEncrypted apply to all methods); `overrides` are the per-method entries; `unsure`
+    the entries whose method or path is chosen at deploy time. Entries are (path, mapping)."""
+
+    def __init__(self, tpl, base: str, node: dict, deployment: bool):
+        self.tpl = tpl
+        self.base = base
+        self.node = node
+        self.defaults: list[tuple[str, dict]] = [(base, node)] if deployment else []
+        self.overrides: list[tuple[str, dict]] = []
+        self.unsure: list[tuple[str, dict, Unknown]] = []
+        self.problems: list[tuple[str, Unknown]] = []
+        entries = node.get("MethodSettings", ABSENT)
+        if entries is ABSENT:
+            return
+        if not isinstance(entries, list):
+            self.problems.append((f"{base}/MethodSettings", Unknown("MethodSettings is not a list")))
+            return
+        for index, entry in enumerate(entries):
+            path = f"{base}/MethodSettings/{index}"
+            if not isinstance(entry, dict):
+                self.problems.append((path, Unknown("a method setting is not a mapping")))
+                continue
+            scope = self._all_methods(entry)
+            if isinstance(scope, Unknown):
+                self.unsure.append((path, entry, scope))
+            elif scope:
+                self.defaults.append((path, entry))
+            else:
+                self.overrides.append((path, entry))
+
+    def _all_methods(self, entry: dict) -> bool | Unknown:
+        methods = self.values(entry, "HttpMethod")
+        paths = self.values(entry, "ResourcePath")
+        for value in methods + paths:
+            if isinstance(value, Unknown):
+                return Unknown(f"its method or resource path is chosen at deploy time ({value.reason})")
+        return all(as_text(m) == "*" for m in methods) and all(as_text(p) == "/*" for p in paths)
+
+    def values(self, entry: dict, key: str) -> list:
+        return alternatives(entry.get(key, ABSENT), self.tpl)
+
+    def default_values(self, key: str) -> tuple[str, list]:
+        """Where the all-methods value of `key` is set, and its values (ABSENT when unset); the
+        last entry that sets it wins, as CloudFormation applies them in order."""
+        where = f"{self.defaults[-1][0]}/{key}" if self.defaults else f"{self.base}/MethodSettings"
+        found = (where, [ABSENT])
+        for path, entry in self.defaults:
+            if key in entry:
+                found = (f"{path}/{key}", self.values(entry, key))
+        return found
+
+    def label(self, entry: dict) -> str:
+        """"GET /items" for a per-method entry."""
+        method = self.values(entry, "HttpMethod")
+        path = self.values(entry, "ResourcePath")
+        shown = [as_text(v[0]) if len(v) == 1 and is_literal(v[0]) else None for v in (method, path)]
+        route = shown[1][1:].replace("~1", "/") if shown[1] else "?"  # "/~1items" is /items
+        return f"{shown[0] or '?'} {route if route.startswith(('/', '?')) else '/' + route}"
+
+
+def stage_settings(r) -> list[StageSettings | tuple[str, Unknown]]:
+    """Every variant of the method settings of a REST stage, or of the stage a deployment
+    creates (StageName with StageDescription); [] for a deployment that creates no stage. A
+    variant that cannot be read comes as (path, Unknown)."""
+    key = ("stage_settings",)
+    if key in r.cache:
+        return r.cache[key]
+    out: list = []
+    if r.type == REST_DEPLOYMENT:
+        if any(is_set(v) for _, v in r.values("StageName")):
+            for path, node in r.values("StageDescription"):
+                out.extend(_setting_variants(r, path, {} if node is ABSENT else node, True))
+    else:
+        out.extend(_setting_variants(r, "Properties", r.props, False))
+    r.cache[key] = out
+    return out
+
+
+def _setting_variants(r, base: str, node: Any, deployment: bool) -> list:
+    if isinstance(node, Unknown):
+        return [(base, node)]
+    if not isinstance(node, dict):
+        return [(base, Unknown("the stage description is not a mapping"))]
+    relevant = {k: node[k] for k in _SETTING_KEYS if k in node}
+    out: list = []
+    for variant in expand_ifs(relevant, r.template):
+        if isinstance(variant, Unknown):
+            out.append((base, variant))
+        else:
+            out.append(StageSettings(r.template, base, variant, deployment))
+    return out
+
+
+def is_set(value: Any) -> bool:
+    return value is not ABSENT and value is not None and value != ""
+
+
+def _bools(values: list, default: bool, wrong: Any) -> list:
+    """Each value as True, False (ABSENT is `default`), or Unknown; a value that is not a
+    boolean is `wrong`, so that a wrong type never passes."""
+    out: list = []
+    for v in values:
+        if isinstance(v, Unknown):
+            out.append(v)
+        elif v is ABSENT:
+            out.append(default)
+        else:
+            b = as_bool(v)
+            out.append(b if b is not None else
+                       wrong if wrong is not None else Unknown(f"{as_text(v) or type(v).__name__} is not a boolean"))
+    return out
+
+
+def may_be_true(values: list, default: bool) -> bool | Unknown:
+    """True when some value is true; Unknown when none is but some cannot be known."""
+    flags = _bools(values, default, None)
+    if True in flags:
+        return True
+    return next((f for f in flags if isinstance(f, Unknown)), False)
+
+
+def must_be_true(values: list, default: bool) -> bool | Unknown:
+    """False when some value is not true (or not a boolean); Unknown when some cannot be known;
+    else True."""
+    flags = _bools(values, default, False)
+    if False in flags:
+        return False
+    return next((f for f in flags if isinstance(f, Unknown)), True)
+
+
+def _unreadable(path: str, problem: Unknown, what: str) -> Outcome:
+    return unverifiable(path, f"cannot tell whether {what}: {problem.reason}")
+
+
+# ---------------------------------------------------------------- REST stage cache encryption
+
+@rule("DP-ApiGatewayCacheEncrypted", clause=7, severity="error", types=[REST_STAGE, REST_DEPLOYMENT],
+      title="API Gateway REST stage caches are encrypted",
+      rationale="Clause 7: all data at rest must be encrypted. A stage with a cache cluster "
+                "(CacheClusterEnabled) keeps API responses, personal data among them, in the "
+                "cache for up to an hour; API Gateway encrypts them only when the method setting "
+                "says CacheDataEncrypted true, and its default is false. Enabling the cache "
+                "caches GET methods by default, so the all-methods setting (HttpMethod \"*\", "
+                "ResourcePath \"/*\", or a deployment's StageDescription) must encrypt unless it "
+                "turns caching off, and every per-method setting that turns CachingEnabled on "
+                "must encrypt (or inherit encryption from the all-methods setting). A stage "
+                "without a cache cluster and without CachingEnabled caches nothing and passes.",
+      remediation="apigw.RestApi(self, 'Api', deploy_options=apigw.StageOptions("
+                  "cache_cluster_enabled=True, caching_enabled=True, cache_data_encrypted=True, "
+                  "method_options={'/items/GET': apigw.MethodDeploymentOptions(caching_enabled=True, "
+                  "cache_data_encrypted=True)}))")
+def api_gateway_cache_encrypted(r, t):
+    outcomes: list = []
+    for variant in stage_settings(r):
+        if isinstance(variant, tuple):
+            outcomes.append(_unreadable(variant[0], variant[1], "the stage caches unencrypted responses"))
+        else:
+            outcomes.extend(_cache_outcomes(variant))
+    yield from outcomes
+
+
+def _cache_outcomes(s: StageSettings) -> Iterator[Outcome]:
+    for path, problem in s.problems:
+        yield _unreadable(path, problem, "the stage caches unencrypted responses")
+    if s.problems:
+        return
+    cluster_path = f"{s.base}/CacheClusterEnabled"
+    cluster = may_be_true(s.values(s.node, "CacheClusterEnabled"), False)
+    caching_path, caching = s.default_values("CachingEnabled")
+    encrypted_path, encrypted = s.default_values("CacheDataEncrypted")
+    # With a cache cluster, GET methods are cached unless the all-methods setting says otherwise.
+    if isinstance(cluster, Unknown):
+        default_caches = True if may_be_true(caching, False) is True else \
+            False if may_be_true(caching, True) is False else cluster
+    else:
+        default_caches = may_be_true(caching, cluster)
+    default_encrypts = must_be_true(encrypted, False)
+    if default_caches is not False and default_encrypts is False:
+        message = ("the stage caches responses unencrypted: set CacheDataEncrypted true for all methods "
+                   "(HttpMethod \"*\", ResourcePath \"/*\"); API Gateway's default is false")
+        if isinstance(default_caches, Unknown):
+            where = cluster_path if default_caches is cluster else caching_path
+            yield unverifiable(where, f"{message} (whether it caches cannot be known: {default_caches.reason})")
+        else:
+            yield violation(encrypted_path, message)
+    elif default_caches is not False and isinstance(default_encrypts, Unknown):
+        yield unverifiable(encrypted_path, f"cannot tell whether the stage's cache is encrypted: "
+                                           f"{default_encrypts.reason}")
+    for path, entry in s.overrides:
+        if "CachingEnabled" not in entry:
+            continue
+        caches = may_be_true(s.values(entry, "CachingEnabled"), False)
+        if caches is False:
+            continue
+        own = s.values(entry, "CacheDataEncrypted") if "CacheDataEncrypted" in entry else encrypted
+        verdict = must_be_true(own, False)
+        what = f"the method setting for {s.label(entry)}"
+        if verdict is False:
+            message = f"{what} caches responses unencrypted: set CacheDataEncrypted true (default false)"
+            if isinstance(caches, Unknown):
+                yield unverifiable(f"{path}/CachingEnabled", f"{message} (whether it caches cannot be known: "
+                                                             f"{caches.reason})")
+            else:
+                yield violation(f"{path}/CacheDataEncrypted", message)
+        elif isinstance(verdict, Unknown):
+            yield unverifiable(f"{path}/CacheDataEncrypted",
+                               f"cannot tell whether {what} encrypts its cache: {verdict.reason}")
+    for path, entry, scope in s.unsure:
+        if may_be_true(s.values(entry, "CachingEnabled"), False) is not False \
+                and must_be_true(s.values(entry, "CacheDataEncrypted") if "CacheDataEncrypted" in entry
+                                 else encrypted, False) is not True:
+            yield unverifiable(path, f"a method setting may cache responses unencrypted; {scope.reason}")

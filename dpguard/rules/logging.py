@@ -13,6 +13,7 @@ from ..engine.values import _SUB_VAR, ABSENT, ResRef, Unknown, as_bool, as_text,
 from . import rule
 from .governance import DATA_STORES
 from .live import listed_completely
+from .apis import stage_settings
 from .s3 import PUBLIC_ACCESS_BLOCK_FLAGS
 
 TRAIL = "AWS::CloudTrail::Trail"
@@ -359,6 +360,71 @@ def api_gateway_access_logs(r, t):
     elif any(is_set(v) for _, v in r.values("Target")):
         yield violation("Properties/Target", "quick create (Target) adds a $default stage that writes no "
                                              "access logs; define an AWS::ApiGatewayV2::Stage with access logs")
+
+
+EXECUTION_LOG_LEVELS = ("ERROR", "INFO")
+
+
+@rule("DP-ApiGatewayExecutionLogs", clause=9, severity="error", types=[REST_STAGE, REST_DEPLOYMENT],
+      title="API Gateway REST stages write execution logs",
+      rationale="Clause 9: logs to detect and investigate security events. Execution logs record "
+                "what API Gateway did with each request: authorizer and IAM denials, throttling, "
+                "integration errors. They are on only when the method setting for all methods "
+                "(HttpMethod \"*\", ResourcePath \"/*\"; for a deployment that creates its "
+                "stage, StageDescription.LoggingLevel) has LoggingLevel ERROR or INFO; absent, "
+                "API Gateway's default is OFF. A per-method setting with LoggingLevel OFF turns "
+                "them off again for that method and fails too; one that does not set "
+                "LoggingLevel inherits the stage's. The account also needs its API Gateway "
+                "CloudWatch role (AWS::ApiGateway::Account), which CDK's RestApi creates.",
+      remediation="apigw.RestApi(self, 'Api', deploy_options=apigw.StageOptions("
+                  "logging_level=apigw.MethodLoggingLevel.ERROR, data_trace_enabled=False))")
+def api_gateway_execution_logs(r, t):
+    outcomes: list = []
+    for variant in stage_settings(r):
+        if isinstance(variant, tuple):
+            outcomes.append(unverifiable(variant[0], f"cannot tell whether the stage writes execution logs: "
+                                                     f"{variant[1].reason}"))
+        else:
+            outcomes.extend(_execution_log_outcomes(variant))
+    yield from outcomes
+
+
+def _level(value: Any) -> str | None:
+    text = as_text(value)
+    return text.strip().upper() if text is not None else None
+
+
+def _execution_log_outcomes(s) -> Iterator[Outcome]:
+    for path, problem in s.problems:
+        yield unverifiable(path, f"cannot tell whether the stage writes execution logs: {problem.reason}")
+    if s.problems:
+        return
+    path, levels = s.default_values("LoggingLevel")
+    for level in levels:
+        if isinstance(level, Unknown):
+            yield unverifiable(path, f"the stage's execution logging level cannot be verified: {level.reason}")
+        elif level is ABSENT:
+            if s.unsure:
+                yield unverifiable(s.unsure[0][0], "no method setting for all methods turns execution "
+                                                   f"logging on, unless this one does: {s.unsure[0][2].reason}")
+            else:
+                yield violation(path, "the stage writes no execution logs: API Gateway's default LoggingLevel "
+                                      "is OFF; set LoggingLevel ERROR or INFO for all methods (HttpMethod "
+                                      "\"*\", ResourcePath \"/*\")")
+        elif _level(level) not in EXECUTION_LOG_LEVELS:
+            yield violation(path, f"the stage writes no execution logs (LoggingLevel {as_text(level)}); "
+                                  f"set ERROR or INFO")
+    for entry_path, entry in s.overrides + [(p, e) for p, e, _ in s.unsure]:
+        if "LoggingLevel" not in entry:
+            continue
+        for level in s.values(entry, "LoggingLevel"):
+            if isinstance(level, Unknown):
+                yield unverifiable(f"{entry_path}/LoggingLevel",
+                                   f"the logging level of {s.label(entry)} cannot be verified: {level.reason}")
+            elif level is not ABSENT and _level(level) not in EXECUTION_LOG_LEVELS:
+                yield violation(f"{entry_path}/LoggingLevel",
+                                f"the method setting for {s.label(entry)} turns execution logging off "
+                                f"(LoggingLevel {as_text(level)}); remove it or set ERROR or INFO")
 
 
 @rule("DP-CloudFrontLogging", clause=9, severity="warning", types=[DISTRIBUTION],
