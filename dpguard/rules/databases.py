@@ -928,3 +928,72 @@ def opensearch_error_logs(r, t):
 def opensearch_slow_logs(r, t):
     yield from opensearch_log_outcomes(r, "SEARCH_SLOW_LOGS", "search slow logs")
     yield from opensearch_log_outcomes(r, "INDEX_SLOW_LOGS", "index slow logs")
+
+
+NEPTUNE_PARAMS = "AWS::Neptune::DBClusterParameterGroup"
+
+
+def _cluster_parameter_outcomes(r, group_type: str, name: str, ok: Callable[[Any], bool],
+                                wanted: str, effect: str) -> Iterator[Outcome]:
+    """The cluster parameter group (default when none is named) must set `name` so that `ok`
+    holds; default groups leave it at its off default."""
+    for path, value in leaves(r, "DBClusterParameterGroupName"):
+        if isinstance(value, Unknown):
+            yield unverifiable(path, f"cannot verify {name}: {value.reason}")
+            continue
+        group = None
+        if value is not ABSENT and not (isinstance(value, str) and value.startswith("default.")):
+            group = follow(r, value, group_type)
+            if group is None:
+                yield unverifiable(path, f"cannot verify {name}: the cluster parameter group is not in "
+                                         "the scanned templates")
+                continue
+        where = f"cluster parameter group {group.logical_id}" if group else "the default cluster parameter group"
+        for _, setting in (mapping_parameter(group, name) if group else [(path, ABSENT)]):
+            if isinstance(setting, Unknown):
+                yield unverifiable(path, f"cannot verify {name} in {where}: {setting.reason}")
+            elif setting is ABSENT or not ok(setting):
+                yield violation(path, f"{where} does not turn {name} on (off by default), so {effect}; "
+                                      f"set {name}={wanted}")
+
+
+def _docdb_audit_on(value: Any) -> bool:
+    text = (as_text(value) or "").strip().lower()
+    return bool(text) and text not in ("disabled", "none")
+
+
+@rule("DP-DocDbAuditLogs", clause=9, severity="error", types=[DOCDB],
+      title="DocumentDB clusters write audit logs and export them to CloudWatch Logs",
+      rationale="Clause 9: access to data is logged. DocumentDB records authentication, "
+                "authorization and DDL events only when the cluster parameter group sets audit_logs "
+                "(disabled in the default group) and exports them only when "
+                "EnableCloudwatchLogsExports names 'audit' (nothing is exported by default). The "
+                "profiler log is optional.",
+      remediation="params = docdb.CfnDBClusterParameterGroup(self, 'Params', family='docdb5.0', description='audit',\n"
+                  "    parameters={'tls': 'enabled', 'audit_logs': 'enabled'})\n"
+                  "docdb.DatabaseCluster(self, 'Docs', parameter_group=docdb.ClusterParameterGroup.from_parameter_group_name(\n"
+                  "    self, 'P', params.ref), export_audit_logs_to_cloud_watch=True, ...)")
+def docdb_audit_logs(r, t):
+    found = list(missing_logs(r, ("audit",), "the cluster"))
+    yield from found
+    if not found:
+        yield from _cluster_parameter_outcomes(r, DOCDB_PARAMS, "audit_logs", _docdb_audit_on, "enabled",
+                                               "the exported audit log stays empty")
+
+
+@rule("DP-NeptuneAuditLogs", clause=9, severity="error", types=[NEPTUNE],
+      title="Neptune clusters write audit logs and export them to CloudWatch Logs",
+      rationale="Clause 9: access to data is logged. Neptune writes audit logs (every query, with "
+                "its caller) only when the cluster parameter group sets neptune_enable_audit_log=1 "
+                "(0 in the default group), and exports them only when EnableCloudwatchLogsExports "
+                "names 'audit' (nothing is exported by default).",
+      remediation="params = neptune.CfnDBClusterParameterGroup(self, 'Params', family='neptune1.3', description='audit',\n"
+                  "    parameters={'neptune_enable_audit_log': 1})\n"
+                  "neptune.CfnDBCluster(self, 'Graph', db_cluster_parameter_group_name=params.ref,\n"
+                  "    enable_cloudwatch_logs_exports=['audit'], ...)")
+def neptune_audit_logs(r, t):
+    found = list(missing_logs(r, ("audit",), "the cluster"))
+    yield from found
+    if not found:
+        yield from _cluster_parameter_outcomes(r, NEPTUNE_PARAMS, "neptune_enable_audit_log",
+                                               lambda v: as_int(v) == 1, "1", "the exported audit log stays empty")
