@@ -338,28 +338,65 @@ def elb_access_logs(r, t):
     yield from outcomes
 
 
+MANAGED_OVERRIDES = "AWS::ApiGatewayV2::ApiGatewayManagedOverrides"
+
+
 @rule("DP-ApiGatewayAccessLogs", clause=9, severity="error",
       types=[REST_STAGE, REST_DEPLOYMENT, HTTP_STAGE, HTTP_API],
       title="API Gateway stages write access logs",
       rationale="Clause 9: logs of access to applications. A stage logs requests only with an "
-                "access log destination; this includes stages created implicitly by a deployment "
-                "with StageName and by an HTTP API's quick-create Target.",
+                "access log destination (DestinationArn) and a Format, which API Gateway requires "
+                "with it; absent, nothing is logged. This covers REST stages, HTTP and WebSocket "
+                "API stages (AWS::ApiGatewayV2::Stage), the stage a REST deployment creates with "
+                "StageName, and the $default stage of an HTTP API's quick create (Target), which "
+                "logs only when an AWS::ApiGatewayV2::ApiGatewayManagedOverrides for the API sets "
+                "Stage.AccessLogSettings.",
       remediation="apigw.RestApi(self, 'Api', deploy_options=apigw.StageOptions("
                   "access_log_destination=apigw.LogGroupLogDestination(log_group), "
-                  "access_log_format=apigw.AccessLogFormat.json_with_standard_fields(...)))")
+                  "access_log_format=apigw.AccessLogFormat.json_with_standard_fields(...)))\n"
+                  "apigwv2.HttpStage(self, 'Stage', http_api=api, access_log_settings=...)  "
+                  "# or CfnStage(access_log_settings=apigwv2.CfnStage.AccessLogSettingsProperty("
+                  "destination_arn=log_group.log_group_arn, format='$context.requestId ...'))")
 def api_gateway_access_logs(r, t):
-    message = "the stage writes no access logs (no access log destination)"
     if r.type == REST_STAGE:
-        yield from require(r, "AccessLogSetting.DestinationArn", is_set, message)
+        yield from _access_log_outcomes(r, "AccessLogSetting", "the stage")
     elif r.type == HTTP_STAGE:
-        yield from require(r, "AccessLogSettings.DestinationArn", is_set, message)
+        yield from _access_log_outcomes(r, "AccessLogSettings", "the stage")
     elif r.type == REST_DEPLOYMENT:
         if any(is_set(v) for _, v in r.values("StageName")):
-            yield from require(r, "StageDescription.AccessLogSetting.DestinationArn", is_set,
-                               "the deployment creates a stage that writes no access logs")
+            yield from _access_log_outcomes(r, "StageDescription.AccessLogSetting",
+                                            "the stage the deployment creates")
     elif any(is_set(v) for _, v in r.values("Target")):
-        yield violation("Properties/Target", "quick create (Target) adds a $default stage that writes no "
-                                             "access logs; define an AWS::ApiGatewayV2::Stage with access logs")
+        yield from _quick_create_outcomes(r)
+
+
+def _access_log_outcomes(r, base: str, what: str) -> Iterator[Outcome]:
+    destination = list(require(r, f"{base}.DestinationArn", is_set,
+                               f"{what} writes no access logs (no access log destination)"))
+    yield from destination
+    if not destination:
+        yield from require(r, f"{base}.Format", is_set,
+                           f"{what} names an access log destination but no Format, which API "
+                           f"Gateway needs to write access logs")
+
+
+def _quick_create_outcomes(api) -> Iterator[Outcome]:
+    """The $default stage of a quick-create HTTP API logs only through managed overrides."""
+    message = ("quick create (Target) adds a $default stage that writes no access logs; set "
+               "Stage.AccessLogSettings in an AWS::ApiGatewayV2::ApiGatewayManagedOverrides for "
+               "the API, or define an AWS::ApiGatewayV2::Stage with access logs")
+    overrides = [o for o in api.template.app.referrers(api, MANAGED_OVERRIDES)
+                 if any(api.template.resource_of(v, HTTP_API) is api for _, v in o.values("ApiId"))]
+    for override in overrides:
+        outcomes = list(_access_log_outcomes(override, "Stage.AccessLogSettings",
+                                             "the $default stage of the quick-create API"))
+        if not outcomes:
+            return
+        if all(o.status == "unverifiable" for o in outcomes):
+            for o in outcomes:
+                yield unverifiable("Properties/Target", f"{o.message} (in {override.logical_id})")
+            return
+    yield violation("Properties/Target", message)
 
 
 EXECUTION_LOG_LEVELS = ("ERROR", "INFO")
