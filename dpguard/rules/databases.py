@@ -10,8 +10,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
-from ..engine.checks import (entry_values, first, follow, is_set, leaves, nested_values, require,
-                             require_true)
+from ..engine.checks import (entry_values, first, follow, is_set, leaves, nested_values, referencing,
+                             require, require_true)
 from ..engine.findings import Outcome, unverifiable, violation
 from ..engine.values import ABSENT, Unknown, alternatives, as_bool, as_int, as_text, is_literal
 from . import rule
@@ -410,17 +410,23 @@ def redshift_parameter(group, name: str) -> list:
     return entry_values(group, "Parameters", name, "ParameterName", "ParameterValue")
 
 
-@rule("DP-RedshiftRequireSsl", clause=3, severity="error", types=[REDSHIFT],
-      title="Redshift clusters refuse connections without TLS",
+@rule("DP-RedshiftRequireSsl", clause=3, severity="error", types=[REDSHIFT, REDSHIFT_PARAMS],
+      title="Redshift clusters and parameter groups refuse connections without TLS",
       rationale="Clause 3: all data in transit over TLS. The parameter require_ssl must be true. "
                 "Since January 2025 a cluster without a parameter group gets default.redshift-2.0, "
                 "where require_ssl is true, and so do custom groups of the redshift-2.0 family "
-                "that leave it unset; the redshift-1.0 family defaults to false.",
+                "that leave it unset; the redshift-1.0 family (and default.redshift-1.0) defaults "
+                "to false. A parameter group that no scanned cluster uses is judged on its own, "
+                "since the next cluster attached to it would accept plain connections.",
       remediation="redshift.CfnClusterParameterGroup(self, 'Params', parameter_group_family='redshift-2.0',\n"
                   "    description='TLS only', parameters=[redshift.CfnClusterParameterGroup.ParameterProperty(\n"
                   "        parameter_name='require_ssl', parameter_value='true')])")
 def redshift_require_ssl(r, t):
-    message = "require_ssl is not true, so the cluster accepts connections without TLS"
+    if r.type == REDSHIFT_PARAMS:
+        if not referencing(r, REDSHIFT):  # used groups are judged through their clusters
+            yield from _redshift_group_ssl(r, "Properties/Parameters",
+                                          "this parameter group, which no scanned cluster uses yet,")
+        return
     for path, value in leaves(r, "ClusterParameterGroupName"):
         if isinstance(value, Unknown):
             yield unverifiable(path, f"cannot verify that TLS is required: {value.reason}")
@@ -436,21 +442,26 @@ def redshift_require_ssl(r, t):
                 yield unverifiable(path, "cannot verify that TLS is required: the parameter group is "
                                          "not in the scanned templates")
                 continue
-            family = first(group, "ParameterGroupFamily")
-            for setting in redshift_parameter(group, "require_ssl"):
-                if isinstance(setting, Unknown):
-                    yield unverifiable(path, f"cannot verify require_ssl in {group.logical_id}: "
-                                             f"{setting.reason}")
-                elif setting is ABSENT:
-                    if isinstance(family, Unknown):
-                        yield unverifiable(path, f"require_ssl is left at the family default, and the "
-                                                 f"family is unknown: {family.reason}")
-                    elif family != "redshift-2.0":
-                        yield violation(path, f"parameter group {group.logical_id} ({family}) leaves "
-                                              "require_ssl at its default, false, so the cluster "
-                                              "accepts connections without TLS")
-                elif as_bool(setting) is not True:
-                    yield violation(path, f"parameter group {group.logical_id}: {message}")
+            yield from _redshift_group_ssl(group, path, f"parameter group {group.logical_id}")
+
+
+def _redshift_group_ssl(group, path: str, where: str) -> Iterator[Outcome]:
+    """require_ssl in a Redshift parameter group, reported at `path` (the cluster's property, or
+    the group's own Parameters when no cluster uses it)."""
+    family = first(group, "ParameterGroupFamily")
+    for setting in redshift_parameter(group, "require_ssl"):
+        if isinstance(setting, Unknown):
+            yield unverifiable(path, f"cannot verify require_ssl in {where}: {setting.reason}")
+        elif setting is ABSENT:
+            if isinstance(family, Unknown):
+                yield unverifiable(path, f"require_ssl is left at the family default, and the "
+                                         f"family is unknown: {family.reason}")
+            elif family != "redshift-2.0":
+                yield violation(path, f"{where} ({family}) leaves require_ssl at its default, false, so "
+                                      "its clusters accept connections without TLS")
+        elif as_bool(setting) is not True:
+            yield violation(path, f"{where}: require_ssl is not true, so its clusters accept "
+                                  "connections without TLS")
 
 
 @rule("DP-ElastiCacheInTransitEncryption", clause=3, severity="error",
