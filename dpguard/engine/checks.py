@@ -362,6 +362,8 @@ def covers(patterns: Iterable, target: str) -> bool:
     deployed = _PSEUDO_PLACE.sub("*", target) if "⟨AWS::" in target else None
     for pattern in patterns:
         text = pattern.token() if isinstance(pattern, ResRef) else pattern
+        if isinstance(text, Unknown):  # an ARN over a parameter matches the same ARN only
+            text = text.symbol if text.symbol and text.symbol == target else None
         if not isinstance(text, str):
             continue
         if text == target or fnmatch.fnmatchcase(target, text):
@@ -427,6 +429,9 @@ def attached_policies(subject: Resource, policy_types: tuple[str, ...]) -> tuple
             attached.append(policy)
             continue
         for _, value in policy.values(path):
+            if same_name(policy, value, subject):
+                attached.append(policy)
+                break
             if isinstance(value, Unknown):
                 problem = value
             elif follow(policy, value, subject.type) is subject:
@@ -529,6 +534,28 @@ def customer_managed_key(r: Resource, value: Any) -> bool | Unknown:
     return not any(alias in text for alias in AWS_MANAGED_KEY_ALIASES)
 
 
+def name_form(r: Resource) -> str | None:
+    """The physical name as the template writes it, when it is not a plain literal: a string
+    with pseudo-parameter tokens (`⟨AWS::StackName⟩-data`) or a parameter's symbol. Two
+    resources of one template that write the same form name the same resource."""
+    prop = NAME_PROPERTIES.get(r.type)
+    values = r.values(prop) if prop else []
+    if len(values) != 1:
+        return None
+    value = values[0][1]
+    if isinstance(value, Unknown):
+        return value.symbol
+    return value if isinstance(value, str) and not is_literal(value) else None
+
+
+def same_name(r: Resource, value: Any, subject: Resource) -> bool:
+    """Does `value` (a resolved property of `r`) name `subject` by the same written form?"""
+    if r.template is not subject.template:
+        return False
+    text = value.symbol if isinstance(value, Unknown) else value
+    return isinstance(text, str) and text == name_form(subject)
+
+
 def literal_name(r: Resource, prop: str) -> str | None:
     """The resource's physical name when the template fixes it."""
     values = r.values(prop)
@@ -588,7 +615,21 @@ def referencing(subject: Resource, *types: str) -> list[Resource]:
         for candidate in subject.template.app.of_type(*types):
             if candidate not in found and _mentions_string(candidate.props, lambda text: names(text, name)):
                 found = found + [candidate]
+    elif prop and name_form(subject):  # `!Ref SiteName` in both: compare what the template wrote
+        written = subject.props.get(prop)
+        for candidate in subject.template.of_type(*types):
+            if candidate not in found and _mentions_node(candidate.props, written):
+                found = found + [candidate]
     return found
+
+
+def _mentions_node(node: Any, wanted: Any, depth: int = 0) -> bool:
+    if node == wanted:
+        return True
+    if depth > 64:
+        return False
+    children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+    return any(_mentions_node(child, wanted, depth + 1) for child in children)
 
 
 def _mentions_string(node: Any, match: Callable[[str], bool], depth: int = 0) -> bool:

@@ -202,7 +202,7 @@ class Template:
         default_fixed = self.parent is not None and isinstance(self.parent.props.get("Parameters", {}), dict)
         if "Default" in param and (default_fixed or self.app.trust_parameter_defaults):
             return alternatives(param["Default"], self, depth)
-        return [Unknown(f"parameter {name} is chosen at deploy time")]
+        return [Unknown(f"parameter {name} is chosen at deploy time", symbol=f"⟨{self.uid}:param:{name}⟩")]
 
     def nested_output(self, logical_id: str, output: str, depth: int) -> list:
         """The values of output `output` of the nested stack that resource `logical_id` creates,

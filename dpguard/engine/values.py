@@ -38,19 +38,25 @@ ABSENT = _Absent()
 
 
 class Unknown:
-    __slots__ = ("reason",)
+    """A value fixed only at deploy time. `symbol`, when set, is the text the value is written
+    as (a parameter as a token, `arn:aws:s3:::⟨0:param:Site⟩/*` for a Sub over it): two
+    resources of one template that write the same symbol name the same thing, whatever the
+    parameter's value. Rules still judge the value as unknown."""
 
-    def __init__(self, reason: str):
+    __slots__ = ("reason", "symbol")
+
+    def __init__(self, reason: str, symbol: str | None = None):
         self.reason = reason
+        self.symbol = symbol
 
     def __repr__(self) -> str:
         return f"Unknown({self.reason!r})"
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Unknown) and other.reason == self.reason
+        return isinstance(other, Unknown) and (other.reason, other.symbol) == (self.reason, self.symbol)
 
     def __hash__(self) -> int:
-        return hash(self.reason)
+        return hash((self.reason, self.symbol))
 
 
 class ResRef:
@@ -191,7 +197,12 @@ def _combine(parts: list[list], join: Callable[[list], Any]) -> list:
     out = []
     for combo in itertools.product(*parts):
         unknown = next((c for c in combo if isinstance(c, Unknown)), None)
-        out.append(unknown if unknown is not None else join(list(combo)))
+        if unknown is None:
+            out.append(join(list(combo)))
+        elif all(isinstance(c, str) or (isinstance(c, Unknown) and c.symbol) for c in combo):
+            out.append(Unknown(unknown.reason, join([c.symbol if isinstance(c, Unknown) else c for c in combo])))
+        else:
+            out.append(Unknown(unknown.reason))
     return out
 
 

@@ -1,10 +1,10 @@
 """Amazon S3: public access, TLS-only policies, encryption, versioned deletion, access logs."""
 from __future__ import annotations
 
-from ..engine.checks import (literal_name, nested_values, policy_statements, public_statements,
-                             require, require_true, scoping_condition, tls_policy_outcomes)
+from ..engine.checks import (leaves, literal_name, name_form, nested_values, policy_statements, public_statements,
+                             require, scoping_condition, tls_policy_outcomes)
 from ..engine.findings import unverifiable, violation
-from ..engine.values import ABSENT, Unknown
+from ..engine.values import ABSENT, Unknown, as_bool
 from . import rule
 
 BUCKET = "AWS::S3::Bucket"
@@ -18,7 +18,7 @@ def bucket_arn_forms(bucket) -> list[str]:
     """The ways a template can write the bucket's ARN: GetAtt Arn, a Ref built into an ARN, or
     the bucket's literal name."""
     forms = [bucket.ref("Arn").token(), f"arn:aws:s3:::{bucket.ref().token()}"]
-    name = literal_name(bucket, "BucketName")
+    name = literal_name(bucket, "BucketName") or name_form(bucket)
     if name:
         forms.append(f"arn:aws:s3:::{name}")
     return forms
@@ -27,12 +27,35 @@ def bucket_arn_forms(bucket) -> list[str]:
 @rule("DP-S3BlockPublicAccess", clause=1, severity="error", types=[BUCKET],
       title="S3 buckets block all public access",
       rationale="Clause 1 denies access to unauthorized addresses. All four Block Public Access "
-                "flags stop ACLs and bucket policies from ever exposing the data.",
+                "flags stop ACLs and bucket policies from ever exposing the data. Since April 2023 "
+                "S3 turns all four on for a new bucket that sets no PublicAccessBlockConfiguration, "
+                "so a template without one passes; a configuration that is given must keep all four "
+                "true (a flag it leaves out is false). A live bucket without a configuration has "
+                "none: it was made before 2023 or had it removed.",
       remediation="s3.Bucket(self, 'Data', block_public_access=s3.BlockPublicAccess.BLOCK_ALL)")
 def s3_block_public_access(r, t):
-    for flag in PUBLIC_ACCESS_BLOCK_FLAGS:
-        yield from require_true(r, f"PublicAccessBlockConfiguration.{flag}",
-                                f"{flag} must be true (all four Block Public Access flags on)")
+    for path, block in leaves(r, "PublicAccessBlockConfiguration"):
+        if isinstance(block, Unknown):
+            yield unverifiable(path, f"cannot verify Block Public Access: {block.reason}")
+            continue
+        if block is ABSENT or block is None:
+            if t.live:
+                yield violation(path, "the bucket has no Block Public Access configuration, so a public "
+                                      "ACL or bucket policy would expose it")
+            continue  # S3's default for a new bucket: all four flags on
+        off, unknown = [], []
+        for flag in PUBLIC_ACCESS_BLOCK_FLAGS:
+            for value in nested_values(block, t, flag):
+                if isinstance(value, Unknown):
+                    unknown.append(f"{flag}: {value.reason}")
+                elif as_bool(value) is not True:
+                    off.append(flag)
+        if off:
+            flags = list(dict.fromkeys(off))
+            yield violation(path, f"{', '.join(flags)} {'is' if len(flags) == 1 else 'are'} not true (a flag "
+                                  "left out of the configuration is false): all four must be on")
+        elif unknown:
+            yield unverifiable(path, f"cannot verify Block Public Access: {unknown[0]}")
 
 
 @rule("DP-S3NoPublicAcl", clause=1, severity="error", types=[BUCKET],
