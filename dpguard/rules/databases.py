@@ -425,7 +425,7 @@ def redshift_require_ssl(r, t):
     if r.type == REDSHIFT_PARAMS:
         if not referencing(r, REDSHIFT):  # used groups are judged through their clusters
             yield from _redshift_group_ssl(r, "Properties/Parameters",
-                                          "this parameter group, which no scanned cluster uses yet,")
+                                          "this parameter group (attached to no scanned cluster)")
         return
     for path, value in leaves(r, "ClusterParameterGroupName"):
         if isinstance(value, Unknown):
@@ -729,8 +729,9 @@ def missing_logs(r, wanted: tuple[str, ...], what: str, path: str = "EnableCloud
             yield violation(prop_path, f"{what} exports no logs to CloudWatch Logs (none by default); "
                                        f"add {listed} to {path}")
         else:
-            yield violation(prop_path, f"{what} does not export the {listed} log to CloudWatch Logs; "
-                                       f"add it to {path}")
+            noun, pronoun = ("log", "it") if len(missing) == 1 else ("logs", "them")
+            yield violation(prop_path, f"{what} does not export the {listed} {noun} to CloudWatch Logs; "
+                                       f"add {pronoun} to {path}")
 
 
 # Engine -> the logs that record who connected and what they did (Security Hub RDS.9, RDS.34,
@@ -1008,3 +1009,94 @@ def neptune_audit_logs(r, t):
     if not found:
         yield from _cluster_parameter_outcomes(r, NEPTUNE_PARAMS, "neptune_enable_audit_log",
                                                lambda v: as_int(v) == 1, "1", "the exported audit log stays empty")
+
+
+REDSHIFT_NAMESPACE = "AWS::RedshiftServerless::Namespace"
+REDSHIFT_AUDIT_LOGS = ("connectionlog", "userlog")
+
+
+@rule("DP-RedshiftAuditLogging", clause=9, severity="error", types=[REDSHIFT],
+      title="Redshift clusters keep audit logs (connections and user changes)",
+      rationale="Clause 9: access to data is logged. Redshift keeps no audit log unless "
+                "LoggingProperties names an S3 BucketName, or sets LogDestinationType cloudwatch with "
+                "LogExports. The connection log (who connected, from where) and the user log "
+                "(changes to database users) are required; when LogExports is given it must name "
+                "both. The user activity log also needs enable_user_activity_logging in the "
+                "parameter group and is optional here.",
+      remediation="redshift.CfnCluster(self, 'Dw', logging_properties=redshift.CfnCluster.LoggingPropertiesProperty(\n"
+                  "    log_destination_type='cloudwatch', log_exports=['connectionlog', 'userlog', 'useractivitylog']), ...)")
+def redshift_audit_logging(r, t):
+    seen = set()
+    for outcome in _redshift_logging_outcomes(r, t):  # LogExports is read once per variant
+        if outcome not in seen:
+            seen.add(outcome)
+            yield outcome
+
+
+def _redshift_logging_outcomes(r, t) -> Iterator[Outcome]:
+    for path, logging in leaves(r, "LoggingProperties"):
+        if isinstance(logging, Unknown):
+            yield unverifiable(path, f"cannot verify audit logging: {logging.reason}")
+            continue
+        if logging is ABSENT:
+            yield violation(path, "the cluster keeps no audit logs (LoggingProperties is not set; off by "
+                                  "default); log to CloudWatch Logs or an S3 bucket")
+            continue
+        if not isinstance(logging, dict):
+            yield unverifiable(path, "cannot verify audit logging: LoggingProperties is not a mapping")
+            continue
+        for destination in nested_values(logging, t, "LogDestinationType"):
+            if isinstance(destination, Unknown):
+                yield unverifiable(f"{path}/LogDestinationType", f"cannot verify audit logging: {destination.reason}")
+            elif destination == "cloudwatch":
+                yield from _named_logs(r, "LoggingProperties.LogExports", REDSHIFT_AUDIT_LOGS,
+                                       "the cluster", required=True)
+            elif destination in (ABSENT, "s3"):
+                buckets = nested_values(logging, t, "BucketName")
+                if any(not is_set(b) for b in buckets):
+                    yield violation(f"{path}/BucketName", "audit logs go to S3 but no BucketName is set")
+                elif any(isinstance(b, Unknown) for b in buckets):
+                    continue  # a bucket chosen at deploy time still receives the logs
+                else:
+                    yield from _named_logs(r, "LoggingProperties.LogExports", REDSHIFT_AUDIT_LOGS,
+                                           "the cluster", required=False)
+            else:
+                yield violation(f"{path}/LogDestinationType", f"unknown log destination {destination!r}")
+
+
+def _named_logs(r, path: str, wanted: tuple[str, ...], what: str, required: bool) -> Iterator[Outcome]:
+    """A LogExports list must name each of `wanted`; when not `required`, an absent list means
+    every log."""
+    if not required and all(v is ABSENT for _, v in leaves(r, path)):
+        return
+    yield from missing_logs(r, wanted, what, path)
+
+
+@rule("DP-RedshiftServerlessLogs", clause=9, severity="error", types=[REDSHIFT_NAMESPACE],
+      title="Redshift Serverless namespaces export connection and user logs",
+      rationale="Clause 9: access to data is logged. A Serverless namespace exports no audit logs "
+                "to CloudWatch Logs unless LogExports names them; 'connectionlog' and 'userlog' are "
+                "required ('useractivitylog' is optional).",
+      remediation="redshiftserverless.CfnNamespace(self, 'Ns', namespace_name='analytics',\n"
+                  "    log_exports=['connectionlog', 'userlog', 'useractivitylog'], ...)")
+def redshift_serverless_logs(r, t):
+    yield from missing_logs(r, REDSHIFT_AUDIT_LOGS, "the namespace", "LogExports")
+
+
+@rule("DP-RedshiftServerlessCmk", clause=7, severity="error", types=[REDSHIFT_NAMESPACE],
+      title="Redshift Serverless namespaces encrypt with a KMS key we govern",
+      rationale="Clause 7: cryptographic material is accessible only to our processes. A namespace "
+                "without KmsKeyId (or with AWS_OWNED_KMS_KEY) is encrypted with an AWS-owned key we "
+                "cannot see, audit or revoke: always a violation, as for Amazon MQ (DP-MqCmk). An AWS "
+                "managed key is enough only for data tagged public or internal; confidential, "
+                "restricted and untagged data needs a customer-managed key (as DP-ConfidentialDataCmk).",
+      remediation="redshiftserverless.CfnNamespace(self, 'Ns', namespace_name='analytics', kms_key_id=key.key_arn,\n"
+                  "    tags=[CfnTag(key='data-classification', value='confidential')], ...)")
+def redshift_serverless_cmk(r, t):
+    from .streaming import key_outcomes  # one judgement of keys for the stores outside governance.py
+    for path, key in leaves(r, "KmsKeyId"):
+        if key is ABSENT or key == "AWS_OWNED_KMS_KEY":
+            yield violation(path, "the namespace is encrypted with an AWS-owned key (KmsKeyId is not set), "
+                                  "which we cannot audit; set KmsKeyId to a customer-managed key")
+        else:
+            yield from key_outcomes(r, path, key, "")

@@ -32,7 +32,7 @@ def needs_cmk(r) -> bool | Unknown:
     return unknown if unknown is not None else False
 
 
-def _key_outcomes(r, path: str, key: Any, absent_message: str) -> Iterator[Outcome]:
+def key_outcomes(r, path: str, key: Any, absent_message: str) -> Iterator[Outcome]:
     """A KMS key that is not customer managed fails unless the data is public or internal."""
     managed = customer_managed_key(r, key)
     if managed is True:
@@ -78,7 +78,7 @@ def msk_cmk(r, t):
                                                "the data public or internal")
         return
     for path, key in leaves(r, "EncryptionInfo.EncryptionAtRest.DataVolumeKMSKeyId"):
-        yield from _key_outcomes(r, path, key, "DataVolumeKMSKeyId is not set, so the brokers' volumes "
+        yield from key_outcomes(r, path, key, "DataVolumeKMSKeyId is not set, so the brokers' volumes "
                                                "use the AWS managed key aws/kafka")
 
 
@@ -199,5 +199,5 @@ def _mq_key_outcomes(r) -> Iterator[Outcome]:
                                   "false), which we cannot audit; set UseAwsOwnedKey false and KmsKeyId")
         else:
             for key_path, key in leaves(r, "EncryptionOptions.KmsKeyId"):
-                yield from _key_outcomes(r, key_path, key, "KmsKeyId is not set, so the broker uses the "
+                yield from key_outcomes(r, key_path, key, "KmsKeyId is not set, so the broker uses the "
                                                            "AWS managed key aws/mq")
