@@ -37,10 +37,17 @@ TOPICS = {
     "credentials": re.compile(r"Password|Secret|Credential|Token|ApiKey|PrivateKey|AccessKey|Passphrase"),
     "policy": re.compile(r"PolicyDocument|^Policy$|ResourcePolicy|KeyPolicy|AccessPolic|PolicyText"),
 }
-NOT_A_CREDENTIAL = re.compile(r"(Arn|ARN|Id|ID|Name|Identifier|Location|Ttl|TTL|Validity|Length|Type"
-                              r"|Units|Expiration|Rotation|Reference|Ref|Uri|Url|Key|Keys|Path|Field"
-                              r"|Header|Source|Config|Configuration|Settings|Enabled|Required)$"
-                              r"|ClientToken|IdempotencyToken|TokenKey|^Secrets?$|SecretsManager")
+# Names that point at, describe or switch a credential rather than hold one (an ARN, a length, a
+# policy, "use caller credentials"), and "token" in the sense of language models and IMDS.
+NOT_A_CREDENTIAL = re.compile(
+    r"(Arn|ARN|Arns|Id|ID|Name|Identifier|Location|Ttl|TTL|Validity|Length|Type|Units|Expiration|Rotation"
+    r"|Reference|Ref|Uri|Url|Key|Keys|Path|Field|Header|Source|Config|Configuration|Settings|Enabled"
+    r"|Required|Size|Days|Seconds|Policy|Options|Parameter|Param|Flags|Attributes|Expression|Endpoint"
+    r"|Scopes|Audiences|Host|Provider|Vendor|Prefix|Stages|Selection|Metadata|Properties|Details|Map"
+    r"|List|Role|Template|CreatedAt|Status|Check|Method|Revocation|Encryption|Encrypted|Version|Specs)$"
+    r"|^(Use|Is|Manage|Rotate|Generate|Enable|Validate|Allow|AccessControlAllow)[A-Z]"
+    r"|ClientToken|IdempotencyToken|TokenKey|^Secrets?$|SecretsManager|MaxTokens|OverlapTokens"
+    r"|OutputTokens|^Tokens$|Tokenizer|^HttpTokens$|^ServiceToken$")
 
 
 def schema_dir() -> Path:

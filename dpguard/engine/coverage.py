@@ -41,6 +41,8 @@ def classify(rtype: str, judged_by: dict[str, list[str]], disabled: Iterable[str
     switched_off = [r for r in (all_rules or {}).get(rtype, ()) if r in set(disabled)]
     if switched_off:
         return NOT_JUDGED, (), f"its rules are disabled in this run ({', '.join(switched_off)})"
+    if rtype.startswith("Custom::") or rtype == "AWS::CloudFormation::CustomResource":
+        return NOT_JUDGED, (), "a custom resource: what it does is its provider's code, not the template"
     if rtype == CDK_METADATA:
         return NOTHING, (), "CDK's record of the construct library versions used; it creates nothing"
     exemption = exemptions().get(rtype)
@@ -52,8 +54,6 @@ def classify(rtype: str, judged_by: dict[str, list[str]], disabled: Iterable[str
                              "or policies in CloudFormation's schema")
     if topics:
         return NOT_JUDGED, (), f"no rule judges its {', '.join(topics)} properties"
-    if rtype.startswith("Custom::") or rtype == "AWS::CloudFormation::CustomResource":
-        return NOT_JUDGED, (), "a custom resource: what it does is its provider's code, not the template"
     if rtype.startswith("AWS::Serverless::"):
         return NOT_JUDGED, (), "a SAM resource, expanded at deploy time (see DP-TemplateProcessed)"
     return NOT_JUDGED, (), "not a type in CloudFormation's resource schemas (a registry, module or new type)"
