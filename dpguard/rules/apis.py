@@ -511,3 +511,85 @@ def _cache_outcomes(s: StageSettings) -> Iterator[Outcome]:
                 and must_be_true(s.values(entry, "CacheDataEncrypted") if "CacheDataEncrypted" in entry
                                  else encrypted, False) is not True:
             yield unverifiable(path, f"a method setting may cache responses unencrypted; {scope.reason}")
+
+
+# ---------------------------------------------------------------- AppSync logging and caches
+
+GRAPHQL_API = "AWS::AppSync::GraphQLApi"
+EVENT_API = "AWS::AppSync::Api"
+APPSYNC_CACHE = "AWS::AppSync::ApiCache"
+APPSYNC_LOG_LEVELS = ("ERROR", "INFO", "DEBUG", "ALL")
+
+
+@rule("DP-AppSyncLogging", clause=9, severity="error", types=[GRAPHQL_API, EVENT_API],
+      title="AppSync APIs log to CloudWatch Logs",
+      rationale="Clause 9: logs of access to applications, to detect and investigate security "
+                "events. A GraphQL API logs only with a LogConfig that names the role AppSync "
+                "writes with (CloudWatchLogsRoleArn) and a FieldLogLevel other than NONE (ERROR, "
+                "INFO, DEBUG or ALL); without LogConfig (the default) nothing is logged. An Event "
+                "API (AWS::AppSync::Api) logs likewise through EventConfig.LogConfig, with a "
+                "LogLevel other than NONE.",
+      remediation="appsync.GraphqlApi(self, 'Api', ..., log_config=appsync.LogConfig("
+                  "field_log_level=appsync.FieldLogLevel.ERROR, retention=logs.RetentionDays.ONE_YEAR))\n"
+                  "appsync.EventApi(self, 'Events', ..., log_config=appsync.AppSyncLogConfig("
+                  "field_log_level=appsync.AppSyncFieldLogLevel.ERROR))")
+def appsync_logging(r, t):
+    base, level_key = ("EventConfig.LogConfig", "LogLevel") if r.type == EVENT_API else ("LogConfig", "FieldLogLevel")
+    what = "the Event API" if r.type == EVENT_API else "the API"
+    outcomes: list = []
+    for path, level in r.values(f"{base}.{level_key}"):
+        if isinstance(level, Unknown):
+            outcomes.append(unverifiable(path, f"{what}'s log level cannot be verified: {level.reason}"))
+        elif upper_text(level) not in APPSYNC_LOG_LEVELS:
+            shown = f"no {base.replace('.', '/')}" if level is ABSENT else f"{level_key} {as_text(level)}"
+            outcomes.append(violation(path, f"{what} writes no logs ({shown}); set {level_key} ERROR or "
+                                            f"higher and CloudWatchLogsRoleArn"))
+    if outcomes:
+        yield from outcomes
+        return
+    for path, role in r.values(f"{base}.CloudWatchLogsRoleArn"):
+        if isinstance(role, Unknown):
+            yield unverifiable(path, f"{what}'s logging role cannot be verified: {role.reason}")
+        elif not is_set(role):
+            yield violation(path, f"{what} has a log level but no CloudWatchLogsRoleArn, so AppSync "
+                                  f"cannot write its logs")
+
+
+def _cache_flag(r, prop: str, problem: str) -> Iterator[Outcome]:
+    for path, value in r.values(prop):
+        if isinstance(value, Unknown):
+            yield unverifiable(path, f"{prop} cannot be verified: {value.reason}")
+        elif as_bool(value) is not True:
+            shown = "not set" if value is ABSENT else as_text(value) or "not a boolean"
+            yield violation(path, f"{problem} ({prop} {shown}); set it true. Caches created while "
+                                  f"AWS's default was false keep that setting: it cannot be changed "
+                                  f"after creation")
+
+
+@rule("DP-AppSyncCacheEncrypted", clause=7, severity="error", types=[APPSYNC_CACHE],
+      title="AppSync API caches are encrypted at rest",
+      rationale="Clause 7: all data at rest must be encrypted. An AppSync cache holds resolver "
+                "results, personal data among them. AtRestEncryptionEnabled defaulted to false "
+                "and cannot be changed after the cache is created; AWS now encrypts new caches "
+                "regardless and has deprecated the flag, but the template cannot tell when its "
+                "cache was created, and AWS Config still reports a cache with the flag false as "
+                "non-compliant. So the flag must say true.",
+      remediation="appsync.CfnApiCache(self, 'Cache', api_id=api.api_id, api_caching_behavior="
+                  "'FULL_REQUEST_CACHING', type='SMALL', ttl=300, at_rest_encryption_enabled=True, "
+                  "transit_encryption_enabled=True)")
+def appsync_cache_encrypted(r, t):
+    yield from _cache_flag(r, "AtRestEncryptionEnabled", "the API cache may keep its data unencrypted")
+
+
+@rule("DP-AppSyncCacheTls", clause=3, severity="error", types=[APPSYNC_CACHE],
+      title="AppSync API caches encrypt data in transit",
+      rationale="Clause 3: all data in transit over TLS. TransitEncryptionEnabled decides whether "
+                "AppSync talks to its cache over TLS; it defaulted to false and cannot be changed "
+                "after creation. AWS now encrypts new caches regardless and has deprecated the "
+                "flag, but the template cannot tell when its cache was created, so the flag must "
+                "say true.",
+      remediation="appsync.CfnApiCache(self, 'Cache', api_id=api.api_id, api_caching_behavior="
+                  "'FULL_REQUEST_CACHING', type='SMALL', ttl=300, at_rest_encryption_enabled=True, "
+                  "transit_encryption_enabled=True)")
+def appsync_cache_tls(r, t):
+    yield from _cache_flag(r, "TransitEncryptionEnabled", "the API may reach its cache without TLS")
