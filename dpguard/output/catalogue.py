@@ -37,6 +37,7 @@ def markdown(rules: list) -> str:
              "| Rule | Clause | Severity | Title |", "|---|---|---|---|"]
     for r in rules:
         lines.append(f"| [{r.rule_id}](#{r.rule_id.lower()}) | {r.clause} | {r.severity} | {r.title} |")
+    lines += coverage_tables(rules)
     for clause in sorted({r.clause for r in rules}):
         lines += ["", f"## Clause {clause}: {CLAUSES[clause]}"]
         for r in (r for r in rules if r.clause == clause):
@@ -44,3 +45,31 @@ def markdown(rules: list) -> str:
                       f"scope {r.scope}.", "", f"Resource types: {', '.join(f'`{t}`' for t in r.resource_types)}",
                       "", r.rationale, "", "Fix:", "", "```python", r.remediation, "```"]
     return "\n".join(lines) + "\n"
+
+
+def coverage_tables(rules: list) -> list[str]:
+    """Rules per clause, and what the rules judge of the resource types CloudFormation knows."""
+    from ..inventory import NOT_YET_JUDGED, exemptions, judged_types, resource_types
+
+    types, judged, exempt = resource_types(), judged_types(rules), exemptions()
+    relevant = [t for t, topics in types.items() if topics]
+    gaps = sorted(t for t, e in exempt.items() if e.kind == NOT_YET_JUDGED)
+    lines = ["", "## Coverage", "", "| Clause | Rules |", "|---|---|"]
+    for clause, title in CLAUSES.items():
+        count = sum(r.clause == clause for r in rules)
+        if count:
+            lines.append(f"| {clause} {title} | {count} |")
+    lines += ["", f"CloudFormation's resource schemas (scripts/inventory.py) know {len(types)} resource types; "
+              f"{len(relevant)} of them have properties about encryption, TLS, logging, public access, "
+              f"credentials or resource policies. Of those, **{sum(t in judged for t in relevant)} are judged** "
+              f"by rules, {sum(t in exempt and t not in gaps for t in relevant)} were reviewed and hold nothing "
+              f"the policy governs, and **{len(gaps)} are known gaps**, listed below and in every scan that "
+              "meets them (`dpguard scan --strict` fails on them). "
+              f"The rules judge {len(judged)} types in all.", "",
+              "<details><summary>Resource types and the rules that judge them</summary>", "",
+              "| Resource type | Rules |", "|---|---|"]
+    lines += [f"| `{t}` | {', '.join(ids)} |" for t, ids in sorted(judged.items())]
+    lines += ["", "</details>", "", "<details><summary>Known gaps: types with such properties that no rule "
+              "judges yet</summary>", "", "| Resource type | What is not judged |", "|---|---|"]
+    lines += [f"| `{t}` | {exempt[t].reason.replace('|', '/')} |" for t in gaps]
+    return lines + ["", "</details>"]
