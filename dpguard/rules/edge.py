@@ -1,5 +1,6 @@
 """Edge endpoints (clause 3): load balancer listeners, CloudFront distributions and API Gateway
-custom domains accept TLS only, with TLS 1.2 as the oldest version they negotiate."""
+custom domains accept TLS only, with TLS 1.2 as the oldest version they negotiate. Transfer Family
+servers (clauses 1, 3, 9): private endpoints, no plain FTP, no SHA-1 security policy, logs."""
 from __future__ import annotations
 
 import re
@@ -489,3 +490,111 @@ def api_gateway_domain_tls12(r, t):
         yield from require(r, "DomainNameConfigurations.*.SecurityPolicy", api_domain_policy_ok, message)
     else:
         yield from require(r, "SecurityPolicy", api_domain_policy_ok, message)
+
+
+# ---------------------------------------------------------------- Transfer Family servers
+
+TRANSFER_SERVER = "AWS::Transfer::Server"
+# VPC (and the deprecated VPC_ENDPOINT) endpoints sit in our subnets behind security groups.
+PRIVATE_TRANSFER_ENDPOINTS = ("VPC", "VPC_ENDPOINT")
+# The only server policy with SHA-1 key exchange (diffie-hellman-group14-sha1) and SHA-1 MACs,
+# and the one CloudFormation assigns when SecurityPolicyName is absent.
+WEAK_TRANSFER_POLICIES = ("TransferSecurityPolicy-2018-11",)
+TRANSFER_DEFAULT_POLICY = "TransferSecurityPolicy-2018-11"
+
+
+@rule("DP-TransferNotPublic", clause=1, severity="error", types=[TRANSFER_SERVER],
+      title="Transfer Family servers use a VPC endpoint",
+      rationale="Clause 1: network protection controls deny access to unauthorized IP addresses. "
+                "A PUBLIC endpoint (the default when EndpointType is absent) takes connections "
+                "from any address on the internet with no security group in front of it. A VPC "
+                "endpoint sits in our subnets, where security groups decide who may connect, "
+                "also when Elastic IPs (AddressAllocationIds) make it reachable from outside.",
+      remediation="transfer.CfnServer(self, 'Sftp', endpoint_type='VPC', "
+                  "endpoint_details=transfer.CfnServer.EndpointDetailsProperty(vpc_id=vpc.vpc_id, "
+                  "subnet_ids=[s.subnet_id for s in vpc.private_subnets], "
+                  "security_group_ids=[partners_sg.security_group_id]), protocols=['SFTP'])")
+def transfer_not_public(r, t):
+    for path, kind in r.values("EndpointType"):
+        if isinstance(kind, Unknown):
+            yield unverifiable(path, f"the server's endpoint type cannot be verified: {kind.reason}")
+        elif upper(kind) not in PRIVATE_TRANSFER_ENDPOINTS:
+            shown = "not set, so PUBLIC" if kind is ABSENT else as_text(kind)
+            yield violation(path, f"the server has a public endpoint that any address can reach (EndpointType "
+                                  f"{shown}); use EndpointType VPC with security groups")
+
+
+@rule("DP-TransferNoFtp", clause=3, severity="error", types=[TRANSFER_SERVER],
+      title="Transfer Family servers do not offer plain FTP",
+      rationale="Clause 3: all data in transit over TLS; unsecured channels are disabled. FTP "
+                "sends credentials and files in clear text. SFTP (the default when Protocols is "
+                "absent) and FTPS encrypt both.",
+      remediation="transfer.CfnServer(self, 'Sftp', protocols=['SFTP'])  # or ['SFTP', 'FTPS'] with a certificate")
+def transfer_no_ftp(r, t):
+    for path, protocol in r.values("Protocols.*"):
+        if isinstance(protocol, Unknown):
+            yield unverifiable(path, f"the server's protocols cannot be verified: {protocol.reason}")
+        elif upper(protocol) == "FTP":
+            yield violation(path, "the server offers plain FTP, which sends passwords and files unencrypted; "
+                                  "use SFTP or FTPS")
+
+
+@rule("DP-TransferLogging", clause=9, severity="error", types=[TRANSFER_SERVER],
+      title="Transfer Family servers log to CloudWatch Logs",
+      rationale="Clause 9: logs of access to applications and data. A server logs sessions and "
+                "file operations only to the log groups in StructuredLogDestinations or through "
+                "a LoggingRole (legacy per-server log group); with neither (the default) it logs "
+                "nothing.",
+      remediation="transfer.CfnServer(self, 'Sftp', structured_log_destinations=[log_group.log_group_arn], ...)")
+def transfer_logging(r, t):
+    destinations = [_any_set(v, t) for _, v in r.values("StructuredLogDestinations")]
+    roles = [_any_set([v], t) for _, v in r.values("LoggingRole")]
+    if all(d is True for d in destinations) or all(v is True for v in roles):
+        return
+    doubt = next((v for v in destinations + roles if isinstance(v, Unknown)), None)
+    if doubt is not None:
+        yield unverifiable("Properties/StructuredLogDestinations",
+                           f"cannot tell whether the server logs: {doubt.reason}")
+    else:
+        yield violation("Properties/StructuredLogDestinations",
+                        "the server logs nothing: set StructuredLogDestinations (log group ARNs) or a LoggingRole")
+
+
+def _any_set(items: Any, tpl) -> bool | Unknown:
+    """Does a list (one variant of a property) hold a value that is set whatever the template's
+    parameters? Unknown when the only candidates cannot be known."""
+    if isinstance(items, Unknown):
+        return items
+    if not isinstance(items, list):
+        return False if items is ABSENT else Unknown("a list is required here")
+    doubt: Unknown | None = None
+    for item in items:
+        values = alternatives(item, tpl)
+        unknown = next((v for v in values if isinstance(v, Unknown)), None)
+        if unknown is not None:
+            doubt = doubt or unknown
+        elif values and all(v is not ABSENT and v is not None and v != "" for v in values):
+            return True
+    return doubt if doubt is not None else False
+
+
+@rule("DP-TransferSecurityPolicy", clause=3, severity="error", types=[TRANSFER_SERVER],
+      title="Transfer Family servers use a security policy without SHA-1",
+      rationale="Clause 3 asks for encryption in transit that holds. TransferSecurityPolicy-2018-11 "
+                "still offers SHA-1 key exchange (diffie-hellman-group14-sha1) and SHA-1 MACs, "
+                "and it is what CloudFormation assigns when SecurityPolicyName is absent (the "
+                "console and API default to TransferSecurityPolicy-2024-01). Other policies "
+                "pass; the 2020-06 generation still accepts ssh-rsa host keys and is best "
+                "replaced too.",
+      remediation="transfer.CfnServer(self, 'Sftp', security_policy_name='TransferSecurityPolicy-2024-01', ...)")
+def transfer_security_policy(r, t):
+    for path, name in r.values("SecurityPolicyName"):
+        if isinstance(name, Unknown):
+            yield unverifiable(path, f"the server's security policy cannot be verified: {name.reason}")
+        elif name is ABSENT:
+            yield violation(path, f"no SecurityPolicyName: CloudFormation gives the server {TRANSFER_DEFAULT_POLICY}, "
+                                  f"which allows SHA-1 key exchange and MACs; set TransferSecurityPolicy-2024-01 "
+                                  f"or later")
+        elif (as_text(name) or "").strip() in WEAK_TRANSFER_POLICIES:
+            yield violation(path, f"{as_text(name)} allows SHA-1 key exchange and MACs; set "
+                                  f"TransferSecurityPolicy-2024-01 or later")
