@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import weakref
 from typing import Any, Iterator
 
 from ..engine.checks import customer_managed_key, follow, leaves, literal_name, nested_values
@@ -31,6 +32,24 @@ def _reason(value: Any) -> str:
     return value.reason if isinstance(value, Unknown) else "it has the wrong shape"
 
 
+_NAME_INDEX: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _by_name(app: Any, rtype: str, name_prop: str) -> dict:
+    """{literal name: resource} for the resources of `rtype` in the app, built once per app (a
+    look-up per cluster or job would be quadratic in large apps)."""
+    per_app = _NAME_INDEX.setdefault(app, {})
+    key = (rtype, name_prop, len(app.templates))
+    if key not in per_app:
+        index: dict = {}
+        for candidate in app.of_type(rtype):
+            name = literal_name(candidate, name_prop)
+            if name:
+                index.setdefault(name, candidate)
+        per_app[key] = index
+    return per_app[key]
+
+
 def _named_resource(r, value: Any, rtype: str, name_prop: str) -> Any:
     """The resource of `rtype` that a property value names: by Ref/GetAtt, or by its literal
     `name_prop` in any template of the app. Unknown when the value cannot be followed."""
@@ -41,9 +60,9 @@ def _named_resource(r, value: Any, rtype: str, name_prop: str) -> Any:
         return target
     text = value if isinstance(value, str) else None
     if text and is_literal(text):
-        for candidate in r.template.app.of_type(rtype):
-            if literal_name(candidate, name_prop) == text:
-                return candidate
+        found = _by_name(r.template.app, rtype, name_prop).get(text)
+        if found is not None:
+            return found
         return Unknown(f"{text!r} is not defined in the scanned templates")
     if isinstance(value, ResRef):
         return Unknown(f"{value.logical_id} is not a {rtype}")

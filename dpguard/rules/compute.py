@@ -34,23 +34,26 @@ def _reason(value: Any) -> str:
 
 # ---------------------------------------------------------------- CodeBuild: credentials
 
-# Values that are credentials whatever their variable is called.
-CREDENTIAL_VALUES = (
-    ("an AWS access key id", re.compile(r"(?<![A-Z0-9])(?:AKIA|ASIA)[A-Z0-9]{16}(?![A-Z0-9])")),
-    ("a private key", re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----")),
-    ("a GitHub token", re.compile(r"(?<![A-Za-z0-9_])(?:gh[pousr]_[A-Za-z0-9]{36}|github_pat_[A-Za-z0-9_]{22,})")),
-    ("a GitLab token", re.compile(r"(?<![A-Za-z0-9_])glpat-[A-Za-z0-9_-]{20,}")),
-    ("a Slack token", re.compile(r"(?<![A-Za-z0-9_])xox[abprs]-[A-Za-z0-9-]{10,}")),
-)
+# Values that are credentials whatever their variable is called, in one pattern (group name ->
+# what to call it). None of them is shorter than SHORTEST_CREDENTIAL characters.
+CREDENTIAL_VALUE = re.compile(
+    r"(?P<aws>(?<![A-Z0-9])(?:AKIA|ASIA)[A-Z0-9]{16}(?![A-Z0-9]))"
+    r"|(?P<key>-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----)"
+    r"|(?P<github>(?<![A-Za-z0-9_])(?:gh[pousr]_[A-Za-z0-9]{36}|github_pat_[A-Za-z0-9_]{22,}))"
+    r"|(?P<gitlab>(?<![A-Za-z0-9_])glpat-[A-Za-z0-9_-]{20,})"
+    r"|(?P<slack>(?<![A-Za-z0-9_])xox[abprs]-[A-Za-z0-9-]{10,})")
+CREDENTIAL_LABELS = {"aws": "an AWS access key id", "key": "a private key", "github": "a GitHub token",
+                     "gitlab": "a GitLab token", "slack": "a Slack token"}
+SHORTEST_CREDENTIAL = 15
 SAFE_TYPES = ("PARAMETER_STORE", "SECRETS_MANAGER")
 
 
 def credential_value(text: str) -> str | None:
     """What kind of credential a literal is, if it plainly is one."""
-    for label, pattern in CREDENTIAL_VALUES:
-        if pattern.search(text):
-            return label
-    return None
+    if len(text) < SHORTEST_CREDENTIAL:
+        return None
+    m = CREDENTIAL_VALUE.search(text)
+    return CREDENTIAL_LABELS[m.lastgroup] if m else None
 
 
 def _variable_outcomes(path: str, item: dict, tpl: Any) -> Iterator[Outcome]:
