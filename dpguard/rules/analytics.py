@@ -435,3 +435,23 @@ def glue_connection_no_literal_password(r, t):
         for path, node in raw_values(r, f"ConnectionInput.ConnectionProperties.{key}"):
             sources = [("unknown", node.reason)] if isinstance(node, Unknown) else secret_sources(node, r.template)
             yield from source_outcomes(path, f"the connection's {key}", sources)
+
+
+KERBEROS_PASSWORDS = ("KdcAdminPassword", "CrossRealmTrustPrincipalPassword", "ADDomainJoinPassword")
+
+
+@rule("DP-EmrNoLiteralKerberosPassword", clause=2, severity="error", types=[EMR_CLUSTER],
+      title="EMR Kerberos passwords are not written in templates",
+      rationale="Clause 2: no shared credentials in plain sight. The KDC admin, cross-realm trust "
+                "and AD domain-join passwords of KerberosAttributes give control over every "
+                "principal of the cluster's realm; written in the template or passed from a "
+                "parameter without NoEcho, they are visible to everyone who can read the template "
+                "or the stack. Accepted: a {{resolve:secretsmanager:...}} or SecureString reference, "
+                "or a NoEcho parameter without default.",
+      remediation="emr.CfnCluster(self, 'Cluster', ..., kerberos_attributes=emr.CfnCluster.KerberosAttributesProperty(\n"
+                  "    realm='EC2.INTERNAL', kdc_admin_password=SecretValue.secrets_manager('emr-kdc').unsafe_unwrap()))")
+def emr_no_literal_kerberos_password(r, t):
+    for key in KERBEROS_PASSWORDS:
+        for path, node in raw_values(r, f"KerberosAttributes.{key}"):
+            sources = [("unknown", node.reason)] if isinstance(node, Unknown) else secret_sources(node, r.template)
+            yield from source_outcomes(path, f"the Kerberos {key}", sources)
