@@ -206,3 +206,21 @@ def test_a_path_that_does_not_exist(tmp_path, capsys):
     assert main(["report", str(tmp_path / "nowhere"), "--out", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err
     assert "no such file or directory" in err and len(err.strip().splitlines()) == 1
+
+
+def test_the_report_says_which_resource_types_no_rule_judged(tmp_path, capsys):
+    template = tmp_path / "app.yaml"
+    template.write_text("Resources:\n"
+                        "  Seed: {Type: Custom::DatabaseSeed, Properties: {ServiceToken: arn:aws:lambda:us-east-1:123456789012:function:seed}}\n"
+                        "  Route: {Type: AWS::EC2::Route, Properties: {RouteTableId: rtb-1, DestinationCidrBlock: 0.0.0.0/0}}\n")
+    saved = tmp_path / "scan.json"
+    main(["scan", str(template), "--format", "json", "-o", str(saved)])
+    types = build([str(template)])["resource_types"]
+    assert (types["resource_types"], types["nothing_to_judge"]) == (2, 1)
+    assert [(t["resource_type"], t["resources"]) for t in types["not_judged"]] == [("Custom::DatabaseSeed", 1)]
+    # a saved scan brings what it did not judge along
+    assert [t["source"] for t in build([str(saved)])["resource_types"]["not_judged"]] == [str(saved)]
+    write(build([str(template)]), tmp_path / "out")
+    html = (tmp_path / "out" / "dpguard-report.html").read_text()
+    assert 'id="not-judged"' in html and "Custom::DatabaseSeed" in html
+    assert "Custom::DatabaseSeed" in (tmp_path / "out" / "dpguard-report.md").read_text()

@@ -264,7 +264,7 @@ def _type_coverage(types: dict) -> str:
     if not types:
         return ""
     missing = types.get("not_judged") or []
-    lede = (f'<p id="type-coverage">{plural(types.get("resource_types") or 0, "resource type")} present: '
+    lede = (f'<h3 id="type-coverage">Resource types</h3>\n<p>{plural(types.get("resource_types") or 0, "resource type")} present: '
             f'{e(types.get("judged"))} judged by a rule, {e(types.get("nothing_to_judge"))} with nothing to judge, '
             f'<strong>{len(missing)} not judged</strong>{":" if missing else "."}</p>')
     if not missing:
