@@ -342,7 +342,7 @@ MANAGED_OVERRIDES = "AWS::ApiGatewayV2::ApiGatewayManagedOverrides"
 
 
 @rule("DP-ApiGatewayAccessLogs", clause=9, severity="error",
-      types=[REST_STAGE, REST_DEPLOYMENT, HTTP_STAGE, HTTP_API],
+      types=[REST_STAGE, REST_DEPLOYMENT, HTTP_STAGE, HTTP_API, MANAGED_OVERRIDES],
       title="API Gateway stages write access logs",
       rationale="Clause 9: logs of access to applications. A stage logs requests only with an "
                 "access log destination (DestinationArn) and a Format, which API Gateway requires "
@@ -350,7 +350,7 @@ MANAGED_OVERRIDES = "AWS::ApiGatewayV2::ApiGatewayManagedOverrides"
                 "API stages (AWS::ApiGatewayV2::Stage), the stage a REST deployment creates with "
                 "StageName, and the $default stage of an HTTP API's quick create (Target), which "
                 "logs only when an AWS::ApiGatewayV2::ApiGatewayManagedOverrides for the API sets "
-                "Stage.AccessLogSettings.",
+                "Stage.AccessLogSettings (the overrides are judged with their API).",
       remediation="apigw.RestApi(self, 'Api', deploy_options=apigw.StageOptions("
                   "access_log_destination=apigw.LogGroupLogDestination(log_group), "
                   "access_log_format=apigw.AccessLogFormat.json_with_standard_fields(...)))\n"
@@ -366,7 +366,7 @@ def api_gateway_access_logs(r, t):
         if any(is_set(v) for _, v in r.values("StageName")):
             yield from _access_log_outcomes(r, "StageDescription.AccessLogSetting",
                                             "the stage the deployment creates")
-    elif any(is_set(v) for _, v in r.values("Target")):
+    elif r.type == HTTP_API and any(is_set(v) for _, v in r.values("Target")):
         yield from _quick_create_outcomes(r)
 
 
