@@ -1,6 +1,11 @@
 """Secrets (clauses 2 and 7): Secrets Manager secrets use our keys and rotate; no credential is
 written into a template, a plaintext SSM parameter or a function's environment; databases do not
-use default credentials."""
+use default credentials; service passwords and tokens, cfn-init authentication and instance user
+data hold no credential written in the template.
+
+Secret values in any other string of a template are found by DP-NoSecretValues (credentials.py);
+the properties judged here are registered with `cover()` at the end of this module so that each
+exposed value is reported once."""
 from __future__ import annotations
 
 import base64
