@@ -36,8 +36,9 @@ class TypeCoverage:
 def classify(rtype: str, judged_by: dict[str, list[str]], disabled: Iterable[str] = (),
              all_rules: dict[str, list[str]] | None = None) -> tuple[str, tuple[str, ...], str]:
     """(status, rules, reason) of one resource type."""
-    if rtype in judged_by:
-        return JUDGED, tuple(judged_by[rtype]), ""
+    if rtype in judged_by:  # the reason says what is still not judged, if anything
+        exemption = exemptions().get(rtype)
+        return JUDGED, tuple(judged_by[rtype]), exemption.reason if exemption else ""
     switched_off = [r for r in (all_rules or {}).get(rtype, ()) if r in set(disabled)]
     if switched_off:
         return NOT_JUDGED, (), f"its rules are disabled in this run ({', '.join(switched_off)})"
@@ -78,7 +79,9 @@ def summary(items: list[TypeCoverage]) -> dict:
     """The coverage block of the JSON contract."""
     by_status = Counter(c.status for c in items)
     return {"resource_types": len(items), JUDGED: by_status[JUDGED], NOTHING: by_status[NOTHING],
-            NOT_JUDGED: [c.as_dict() for c in items if c.status == NOT_JUDGED]}
+            NOT_JUDGED: [c.as_dict() for c in items if c.status == NOT_JUDGED],
+            # judged types that still have a known gap
+            "partly_judged": [c.as_dict() for c in items if c.status == JUDGED and c.reason]}
 
 
 def headline(items: list[TypeCoverage]) -> str:

@@ -5,7 +5,8 @@ scripts/inventory.py: every type with the security topics of its writable proper
 tls, logging, public, credentials, policy; none for a route or a tag association).
 `exemptions.yaml` lists, with a one-line reason each, the types with such topics that no rule
 judges: `nothing_to_judge` when a review found nothing the policy governs, `not_yet_judged` when it
-is a known gap. tests/test_inventory.py keeps the three in step with the rule catalogue.
+is a known gap; and `partly_judged`, types a rule judges that still have a known gap.
+tests/test_inventory.py keeps the three in step with the rule catalogue.
 """
 from __future__ import annotations
 
@@ -18,12 +19,13 @@ from typing import Iterable
 import yaml
 
 HERE = Path(__file__).parent
-NOTHING_TO_JUDGE, NOT_YET_JUDGED = "nothing_to_judge", "not_yet_judged"
+NOTHING_TO_JUDGE, NOT_YET_JUDGED, PARTLY_JUDGED = "nothing_to_judge", "not_yet_judged", "partly_judged"
+KINDS = (NOTHING_TO_JUDGE, NOT_YET_JUDGED, PARTLY_JUDGED)
 
 
 @dataclass(frozen=True)
 class Exemption:
-    kind: str  # NOTHING_TO_JUDGE or NOT_YET_JUDGED
+    kind: str  # one of KINDS
     reason: str
 
 
@@ -38,7 +40,7 @@ def resource_types() -> dict[str, tuple[str, ...]]:
 def exemptions() -> dict[str, Exemption]:
     doc = yaml.safe_load((HERE / "exemptions.yaml").read_text()) or {}
     out: dict[str, Exemption] = {}
-    for kind in (NOTHING_TO_JUDGE, NOT_YET_JUDGED):
+    for kind in KINDS:
         for rtype, reason in (doc.get(kind) or {}).items():
             out[rtype] = Exemption(kind, " ".join(str(reason).split()))
     return out
