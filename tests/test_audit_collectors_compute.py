@@ -370,13 +370,15 @@ def test_denied_reads_are_unverifiable_never_compliant(session, clients):
     # tags, read by another call, still pass
     assert {r: f.status for r, f in orders.items()} == {
         "DP-DynamoDbKmsEncryption": "unverifiable", "DP-ConfidentialDataCmk": "unverifiable",
-        "DP-ResourcePolicyNoWildcardPrincipal": "unverifiable", "DP-IamNoNotAction": "unverifiable"}
+        "DP-ResourcePolicyNoWildcardPrincipal": "unverifiable", "DP-IamNoNotAction": "unverifiable",
+        "DP-ResourcePolicyNoWildcardAction": "unverifiable"}
     assert "DescribeTable failed: AccessDenied" in orders["DP-DynamoDbKmsEncryption"].message
     plain_findings = {(f.rule_id, f.status) for f in result.report.findings if f.arn == plain}
     assert plain_findings == {("DP-DynamoDbKmsEncryption", "violation"), ("DP-DataClassificationTag", "unverifiable"),
                               ("DP-DataOwnerTag", "unverifiable"), ("DP-ConfidentialDataCmk", "unverifiable"),
                               ("DP-ResourcePolicyNoWildcardPrincipal", "unverifiable"),
-                              ("DP-IamNoNotAction", "unverifiable")}
+                              ("DP-IamNoNotAction", "unverifiable"),
+                              ("DP-ResourcePolicyNoWildcardAction", "unverifiable")}
     assert result.incomplete
 
 

@@ -305,7 +305,7 @@ def seed_rds(session) -> dict:
     rds.create_db_instance(DBInstanceIdentifier="orders", Engine="postgres", EngineVersion="16.3",
                            DBInstanceClass="db.t3.micro", MasterUsername="orders_owner", MasterUserPassword="x" * 16,
                            StorageEncrypted=True, KmsKeyId=key, PubliclyAccessible=False,
-                           DBParameterGroupName="tls", Tags=tags)
+                           DBParameterGroupName="tls", Tags=tags, EnableCloudwatchLogsExports=["postgresql"])
     rds.create_db_instance(DBInstanceIdentifier="legacy", Engine="postgres", EngineVersion="16.3",
                            DBInstanceClass="db.t3.micro", MasterUsername="postgres", MasterUserPassword="x" * 16,
                            StorageEncrypted=False, PubliclyAccessible=True, DBParameterGroupName="plain")
@@ -317,7 +317,7 @@ def seed_rds(session) -> dict:
                                           DBParameterGroupFamily="aurora-postgresql15", Description="x")
     rds.create_db_cluster(DBClusterIdentifier="ledger", Engine="aurora-postgresql", MasterUsername="ledger_owner",
                           MasterUserPassword="x" * 16, DBClusterParameterGroupName="aurora-tls",
-                          StorageEncrypted=True, KmsKeyId=key, Tags=tags)
+                          StorageEncrypted=True, KmsKeyId=key, Tags=tags, EnableCloudwatchLogsExports=["postgresql"])
     rds.create_db_instance(DBInstanceIdentifier="ledger-1", Engine="aurora-postgresql", DBInstanceClass="db.r5.large",
                            DBClusterIdentifier="ledger", PubliclyAccessible=False, Tags=tags)
     rds.create_db_cluster(DBClusterIdentifier="scratch", Engine="aurora-postgresql", MasterUsername="admin",
@@ -363,6 +363,7 @@ def test_rds_findings(session):
         ("DP-AuroraForceSsl", "violation", "Scratch"),
         ("DP-RdsStorageEncrypted", "violation", "Scratch"),
         ("DP-DbDefaultMasterUsername", "violation", "Scratch"),
+        ("DP-RdsLogExports", "violation", "Legacy"),  # exports nothing
     } <= found
     compliant = [(f.rule_id, f.logical_id, f.message) for f in failing(result)
                  if f.logical_id in ("Orders", "Ledger", "Ledger1")]

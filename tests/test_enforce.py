@@ -191,7 +191,7 @@ def in_an_override(app):
                        block_public_access=s3.BlockPublicAccess.BLOCK_ALL)
     bucket.node.default_child.add_property_override(
         "PublicAccessBlockConfiguration.RestrictPublicBuckets", False)
-    return "DP-S3BlockPublicAccess (clause 1): RestrictPublicBuckets must be true", "Orders/Archive/Resource"
+    return "DP-S3BlockPublicAccess (clause 1): RestrictPublicBuckets is not true", "Orders/Archive/Resource"
 
 
 def in_a_nested_stack(app):

@@ -70,6 +70,8 @@ def _common(db: dict, keys: "KeyKinds") -> dict:
         "EnableIAMDatabaseAuthentication": db.get("IAMDatabaseAuthenticationEnabled"),
         "ManageMasterUserPassword": True if db.get("MasterUserSecret") else None,
         "Tags": db.get("TagList") or None,
+        # the template's EnableCloudwatchLogsExports, as RDS reports it
+        "EnableCloudwatchLogsExports": db.get("EnabledCloudwatchLogsExports") or [],
     }
 
 
@@ -97,10 +99,11 @@ def _instance(instance: dict, rds: Any, live: LiveTemplate, keys: "KeyKinds", gr
     if cluster:
         # As in a template: the cluster holds the data, its key and master user.
         props.update(DBClusterIdentifier=ref(clusters[cluster]) if cluster in clusters else cluster,
-                     KmsKeyId=None, MasterUsername=None, ManageMasterUserPassword=None)
+                     KmsKeyId=None, MasterUsername=None, ManageMasterUserPassword=None,
+                     EnableCloudwatchLogsExports=None)
     else:
         props["MasterUsername"] = instance.get("MasterUsername")
-    if str(instance.get("Engine", "")).lower().startswith("oracle"):
+    if str(instance.get("Engine", "")).lower().startswith(("oracle", "mysql", "mariadb")):  # TDE, audit plugin
         option_group = next((g["OptionGroupName"] for g in instance.get("OptionGroupMemberships", [])), None)
         props["OptionGroupName"] = groups.option_group(option_group) if option_group else None
     live.add(name, "AWS::RDS::DBInstance", _compact(props), arn=instance["DBInstanceArn"])
