@@ -38,7 +38,8 @@ def resource_types() -> dict[str, tuple[str, ...]]:
 
 @cache
 def exemptions() -> dict[str, Exemption]:
-    doc = yaml.safe_load((HERE / "exemptions.yaml").read_text()) or {}
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: ten times faster
+    doc = yaml.load((HERE / "exemptions.yaml").read_text(), Loader=loader) or {}
     out: dict[str, Exemption] = {}
     for kind in KINDS:
         for rtype, reason in (doc.get(kind) or {}).items():
