@@ -253,3 +253,14 @@ def test_scan_lists_types_no_rule_judges_and_strict_fails_them(tmp_path, capsys)
     assert main(["scan", str(template), "--strict", "--format", "json"]) == 1
     failing = json.loads(capsys.readouterr().out)["findings"]
     assert [(f["rule_id"], f["logical_id"]) for f in failing] == [("DP-ResourceTypeJudged", "Seed")]
+
+
+def test_readme_counts_are_the_catalogues(root):
+    from dpguard.inventory import judged_types
+    from dpguard.output.catalogue import clause_table
+    from dpguard.rules import catalogue
+
+    readme = (root / "README.md").read_text()
+    rules = catalogue()
+    assert "\n".join(clause_table(rules)) in readme, "README's rule table is stale: copy it from docs/rules.md"
+    assert f"{len(rules)} rules over {len(judged_types(rules))} resource types" in readme

@@ -47,6 +47,13 @@ def markdown(rules: list) -> str:
     return "\n".join(lines) + "\n"
 
 
+def clause_table(rules: list) -> list[str]:
+    """Rules per clause, as the rule reference and README show it."""
+    rows = [f"| {clause} {title} | {sum(r.clause == clause for r in rules)} |" for clause, title in CLAUSES.items()
+            if any(r.clause == clause for r in rules)]
+    return ["| Clause | Rules |", "|---|---|", *rows]
+
+
 def coverage_tables(rules: list) -> list[str]:
     """Rules per clause, and what the rules judge of the resource types CloudFormation knows."""
     from ..inventory import NOT_YET_JUDGED, NOTHING_TO_JUDGE, PARTLY_JUDGED, exemptions, judged_types, resource_types
@@ -56,11 +63,7 @@ def coverage_tables(rules: list) -> list[str]:
     gaps = sorted(t for t, e in exempt.items() if e.kind == NOT_YET_JUDGED)
     partly = sorted(t for t, e in exempt.items() if e.kind == PARTLY_JUDGED)
     reviewed = [t for t, e in exempt.items() if e.kind == NOTHING_TO_JUDGE]
-    lines = ["", "## Coverage", "", "| Clause | Rules |", "|---|---|"]
-    for clause, title in CLAUSES.items():
-        count = sum(r.clause == clause for r in rules)
-        if count:
-            lines.append(f"| {clause} {title} | {count} |")
+    lines = ["", "## Coverage", "", *clause_table(rules)]
     lines += ["", f"CloudFormation's resource schemas (scripts/inventory.py) know {len(types)} resource types; "
               f"{len(relevant)} of them have properties about encryption, TLS, logging, public access, "
               f"credentials or resource policies. Of those, **{sum(t in judged for t in relevant)} are judged** "

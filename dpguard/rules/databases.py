@@ -767,17 +767,11 @@ def _audit_enabled_outcomes(r, kind: str) -> Iterator[Outcome]:
     server_audit_logging=1 in the cluster parameter group, RDS for MySQL and MariaDB need the
     MARIADB_AUDIT_PLUGIN option. Without that the exported log stays empty."""
     if kind in ("aurora-mysql", "aurora"):
-        for path, value in leaves(r, "DBClusterParameterGroupName"):
-            if isinstance(value, Unknown):
-                yield unverifiable(path, f"cannot verify that audit logging is on: {value.reason}")
+        for path, group in _groups(r, "DBClusterParameterGroupName", RDS_CLUSTER_PARAMS, "default.",
+                                   "cannot verify that audit logging is on"):
+            if isinstance(group, Outcome):
+                yield group
                 continue
-            group = None
-            if value is not ABSENT and not (isinstance(value, str) and value.startswith("default.")):
-                group = follow(r, value, RDS_CLUSTER_PARAMS)
-                if group is None:
-                    yield unverifiable(path, "cannot verify that audit logging is on: the cluster "
-                                             "parameter group is not in the scanned templates")
-                    continue
             settings = mapping_parameter(group, "server_audit_logging") if group else [(path, ABSENT)]
             for _, setting in settings:
                 if isinstance(setting, Unknown):
@@ -787,17 +781,10 @@ def _audit_enabled_outcomes(r, kind: str) -> Iterator[Outcome]:
                     yield violation(path, f"{where} does not turn server_audit_logging on (it is 0 by default), so "
                                           "the exported audit log stays empty; set server_audit_logging=1")
     elif kind in ("mysql", "mariadb") and r.type == RDS_INSTANCE:
-        for path, value in leaves(r, "OptionGroupName"):
-            if isinstance(value, Unknown):
-                yield unverifiable(path, f"cannot verify the audit plugin: {value.reason}")
+        for path, group in _groups(r, "OptionGroupName", RDS_OPTIONS, "default:", "cannot verify the audit plugin"):
+            if isinstance(group, Outcome):
+                yield group
                 continue
-            group = None
-            if value is not ABSENT and not (isinstance(value, str) and value.startswith("default:")):
-                group = follow(r, value, RDS_OPTIONS)
-                if group is None:
-                    yield unverifiable(path, "cannot verify the audit plugin: the option group is not "
-                                             "in the scanned templates")
-                    continue
             names = [n for _, n in group.values("OptionConfigurations.*.OptionName")] if group else []
             if "MARIADB_AUDIT_PLUGIN" in names:
                 continue
@@ -807,6 +794,21 @@ def _audit_enabled_outcomes(r, kind: str) -> Iterator[Outcome]:
             else:
                 yield violation(path, "no option group with MARIADB_AUDIT_PLUGIN, so the exported "
                                       "audit log stays empty; add the option")
+
+
+def _groups(r, prop: str, rtype: str, default_prefix: str, cannot: str) -> Iterator[tuple[str, Any]]:
+    """(path, group) for each value of the parameter or option group property: the group
+    resource, None for the engine's default group, or an unverifiable Outcome when the name
+    cannot be followed."""
+    for path, value in leaves(r, prop):
+        if isinstance(value, Unknown):
+            yield path, unverifiable(path, f"{cannot}: {value.reason}")
+        elif value is ABSENT or (isinstance(value, str) and value.startswith(default_prefix)):
+            yield path, None
+        else:
+            group = follow(r, value, rtype)
+            yield path, group if group is not None else unverifiable(
+                path, f"{cannot}: the group is not in the scanned templates")
 
 
 @rule("DP-RdsLogExports", clause=9, severity="error", types=[RDS_INSTANCE, RDS_CLUSTER],
