@@ -256,7 +256,9 @@ def test_scan_lists_types_no_rule_judges_and_strict_fails_them(tmp_path, capsys)
 
 
 def test_readme_counts_are_the_catalogues(root):
-    from dpguard.inventory import judged_types
+    from collections import Counter
+
+    from dpguard.inventory import exemptions, judged_types, resource_types
     from dpguard.output.catalogue import clause_table
     from dpguard.rules import catalogue
 
@@ -264,3 +266,9 @@ def test_readme_counts_are_the_catalogues(root):
     rules = catalogue()
     assert "\n".join(clause_table(rules)) in readme, "README's rule table is stale: copy it from docs/rules.md"
     assert f"{len(rules)} rules over {len(judged_types(rules))} resource types" in readme
+    types, judged, kinds = resource_types(), judged_types(rules), Counter(e.kind for e in exemptions().values())
+    relevant = [t for t, topics in types.items() if topics]
+    for text in (f"{len(relevant)} types do", f"judged by a rule ({sum(t in judged for t in relevant)})",
+                 f"{kinds['nothing_to_judge']} reviewed with nothing", f"{kinds['not_yet_judged']} known gaps",
+                 f"{kinds['partly_judged']} judged types with a control still unjudged"):
+        assert text in " ".join(readme.split()), f"README's inventory numbers are stale: {text!r}"
