@@ -199,6 +199,19 @@ def msk_not_public(r, t):
 
 # ---------------------------------------------------------------- clause 3: RDS and Aurora TLS
 
+@rule("DP-RdsProxyTls", clause=3, severity="error", types=["AWS::RDS::DBProxy"],
+      title="RDS Proxy accepts only TLS connections",
+      rationale="Clause 3: all data in transit over TLS, internal channels included. A proxy takes "
+                "plain-text client connections unless RequireTLS is true (false by default), whatever "
+                "the database behind it enforces: the proxy, not the database, is then the client's peer.",
+      remediation="rds.DatabaseProxy(self, 'Proxy', proxy_target=rds.ProxyTarget.from_instance(db),\n"
+                  "    secrets=[db.secret], vpc=vpc, require_tls=True)")
+def rds_proxy_tls(r, t):
+    yield from require_true(r, "RequireTLS", "the proxy accepts plain-text connections (RequireTLS is not true; "
+                                            "false by default)")
+
+
+
 def _forced(value: Any) -> bool:
     return as_int(value) == 1
 

@@ -53,6 +53,7 @@ RESOURCE_POLICIES: dict[str, tuple[str, ...]] = {
                                    "Replicas.*.ReplicaStreamSpecification.ResourcePolicy.PolicyDocument"),
     "AWS::S3::AccessPoint": ("Policy",),
     "AWS::Kinesis::ResourcePolicy": ("ResourcePolicy",),
+    "AWS::Events::EventBus": ("Policy",),
 }
 
 # Every policy document the NotAction/NotResource rule reads.

@@ -2,7 +2,7 @@
 Cognito never lets passwords pass through our servers; no generic accounts created in code."""
 from __future__ import annotations
 
-from ..engine.checks import require
+from ..engine.checks import nested_values, require
 from ..engine.findings import unverifiable, violation
 from ..engine.values import ABSENT, Unknown, as_bool, as_text
 from . import rule
@@ -117,3 +117,29 @@ def cognito_identity_pool_no_classic_flow(r, t):
     yield from require(r, "AllowClassicFlow", _off,
                        "the identity pool allows the classic (basic) authentication flow "
                        "(AllowClassicFlow is true): set it to false or leave it out")
+
+
+@rule("DP-CognitoDomainTls12", clause=3, severity="error", types=["AWS::Cognito::UserPoolDomain"],
+      title="Custom domains of Cognito user pools refuse TLS before 1.2",
+      rationale="Clause 3: sign-in traffic over current TLS only. A custom domain (CustomDomainConfig) "
+                "is served by CloudFront with the SecurityPolicy the template picks; TLS_V1 also "
+                "accepts TLS 1.0 and 1.1, and a domain that picks none is not shown to refuse them. "
+                "Cognito's own prefix domains (no CustomDomainConfig) are AWS's to secure and pass.",
+      remediation="user_pool.add_domain('Domain', custom_domain=cognito.CustomDomainOptions(\n"
+                  "    domain_name='auth.example.com', certificate=cert))  # then, on the L1:\n"
+                  "domain.node.default_child.add_property_override('CustomDomainConfig.SecurityPolicy', 'TLS_V1_2_2021')")
+def cognito_domain_tls12(r, t):
+    for path, config in r.values("CustomDomainConfig"):
+        if config is ABSENT:
+            continue
+        for policy in nested_values(config, t, "SecurityPolicy"):
+            if isinstance(policy, Unknown):
+                yield unverifiable(f"{path}/SecurityPolicy", f"cannot verify the domain's TLS policy: {policy.reason}")
+            elif policy not in STRONG_DOMAIN_POLICIES:
+                yield violation(f"{path}/SecurityPolicy",
+                                f"the custom domain's SecurityPolicy is {policy if policy is not ABSENT else 'not set'}, "
+                                "not TLS_V1_2_2021 or newer, so TLS 1.0 and 1.1 are not shown to be refused")
+
+
+STRONG_DOMAIN_POLICIES = ("TLS_V1_2_2021", "TLS_V1_3_2025")
+
