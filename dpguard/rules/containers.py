@@ -20,9 +20,14 @@ ECS_TASK_SET = "AWS::ECS::TaskSet"
 ECS_CLUSTER = "AWS::ECS::Cluster"
 TARGET_GROUP = "AWS::ElasticLoadBalancingV2::TargetGroup"
 
-# The awsvpc block is spelled differently on the two types.
+# Where each type sets the public IP of the tasks it runs (the awsvpc block is spelled two ways):
+# services and task sets, and the EventBridge rules, schedules and pipes that start tasks.
 ASSIGN_PUBLIC_IP = {ECS_SERVICE: "NetworkConfiguration.AwsvpcConfiguration.AssignPublicIp",
-                    ECS_TASK_SET: "NetworkConfiguration.AwsVpcConfiguration.AssignPublicIp"}
+                    ECS_TASK_SET: "NetworkConfiguration.AwsVpcConfiguration.AssignPublicIp",
+                    "AWS::Events::Rule": "Targets.*.EcsParameters.NetworkConfiguration.AwsVpcConfiguration.AssignPublicIp",
+                    "AWS::Scheduler::Schedule": "Target.EcsParameters.NetworkConfiguration.AwsvpcConfiguration.AssignPublicIp",
+                    "AWS::Pipes::Pipe": "TargetParameters.EcsTaskParameters.NetworkConfiguration.AwsvpcConfiguration"
+                                        ".AssignPublicIp"}
 EXEC = "Configuration.ExecuteCommandConfiguration"
 # ECS Exec log destinations and the flag that makes the agent require an encrypted destination.
 EXEC_DESTINATIONS = (("CloudWatchLogGroupName", "CloudWatchEncryptionEnabled", "the CloudWatch Logs group"),
@@ -37,8 +42,8 @@ def _word(value: Any) -> str | None:
 
 # ---------------------------------------------------------------- clause 1: no public IPs
 
-@rule("DP-EcsNoPublicIp", clause=1, severity="error", types=[ECS_SERVICE, ECS_TASK_SET],
-      title="ECS services and task sets do not give their tasks public IP addresses",
+@rule("DP-EcsNoPublicIp", clause=1, severity="error", types=list(ASSIGN_PUBLIC_IP),
+      title="ECS tasks get no public IP addresses (services, task sets, and rules, schedules and pipes that run tasks)",
       rationale="Clause 1: access from unauthorized addresses is denied at the network. With "
                 "AssignPublicIp ENABLED every task's network interface gets an internet address, "
                 "guarded only by its security groups, and usually sits in a public subnet. ECS "
