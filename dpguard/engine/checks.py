@@ -284,7 +284,7 @@ SCOPING_CONDITION_KEYS = {
 }
 
 
-def scoping_condition(statement: Statement) -> bool:
+def scoping_condition(statement: Statement, keys: frozenset | set = SCOPING_CONDITION_KEYS) -> bool:
     """Does the statement carry a condition that limits who can use it? Only a positive test
     (StringEquals, ArnLike, IpAddress, ...) of a scoping key against a value that is not a bare
     wildcard counts: a negated operator (StringNotEquals) or ...IfExists still lets in callers
@@ -299,7 +299,7 @@ def scoping_condition(statement: Statement) -> bool:
             continue
         for key, value in entries.items():
             values = value if isinstance(value, list) else [value]
-            if isinstance(key, str) and key.lower() in SCOPING_CONDITION_KEYS \
+            if isinstance(key, str) and key.lower() in keys \
                     and any(_narrows(v) for v in values):
                 return True
     return False

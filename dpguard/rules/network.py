@@ -16,7 +16,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator
 
-from ..engine.checks import require, resource_targets
+from ..engine.checks import (is_public_principal, leaves, policy_statements, require, resource_targets,
+                             scoping_condition)
 from ..engine.findings import Outcome, unverifiable, violation
 from ..engine.template import Resource
 from ..engine.values import (ABSENT, MAX_ALTERNATIVES, TOKEN_RE, ResRef, Unknown, alternatives,
@@ -597,3 +598,41 @@ def _admin_exposure(c: dict) -> str | Unknown:
     hits = [f"{name} ({protocol.upper()} {port})" for port, name in ADMIN_PORTS[protocol].items()
             if ports[0] <= port <= ports[1]]
     return " and ".join(hits)
+
+
+# Condition keys that keep a VPC endpoint to our own principals or our own resources. The source
+# keys (aws:SourceVpc, aws:SourceVpce, aws:SourceIp) hold for every request through the endpoint,
+# so they narrow nothing there.
+ENDPOINT_PERIMETER_KEYS = frozenset({"aws:principalaccount", "aws:principalorgid", "aws:principalorgpaths",
+                                     "aws:principalarn", "aws:resourceaccount", "aws:resourceorgid",
+                                     "aws:resourceorgpaths"})
+
+
+@rule("DP-VpcEndpointPolicy", clause=8, severity="warning", types=["AWS::EC2::VPCEndpoint"],
+      title="VPC endpoints admit only our own principals or our own resources",
+      rationale="Clause 8: access is granted on a need-to-know basis, and data must not leave through "
+                "the network path built to keep it in. An endpoint without PolicyDocument allows every "
+                "action of the service, by any principal, on any account's resources: credentials from "
+                "another account, used inside the VPC, can copy data out through it. A policy that "
+                "allows \"*\" must limit it with aws:PrincipalAccount / aws:PrincipalOrgID (who) or "
+                "aws:ResourceAccount / aws:ResourceOrgID (where); aws:SourceVpc and aws:SourceVpce are "
+                "true of every request through the endpoint and narrow nothing. A warning: CDK's "
+                "endpoints carry no policy unless one is added.",
+      remediation="endpoint = vpc.add_interface_endpoint('Kms', service=ec2.InterfaceVpcEndpointAwsService.KMS)\n"
+                  "endpoint.add_to_policy(iam.PolicyStatement(principals=[iam.AnyPrincipal()], actions=['*'],\n"
+                  "    resources=['*'], conditions={'StringEquals': {'aws:PrincipalAccount': Aws.ACCOUNT_ID}}))")
+def vpc_endpoint_policy(r, t):
+    if any(v is ABSENT for _, v in leaves(r, "PolicyDocument")):
+        yield violation("Properties/PolicyDocument", "the endpoint has no policy, so it allows any principal "
+                                                     "every action on any account's resources")
+        return
+    for s in policy_statements(r, "PolicyDocument"):
+        if isinstance(s, tuple):
+            yield unverifiable(s[0], f"the endpoint policy cannot be read: {s[1].reason}")
+        elif s.allows and s.unknown is not None:
+            yield unverifiable(s.path, f"the endpoint policy cannot be verified: {s.unknown.reason}")
+        elif s.allows and any(is_public_principal(p) for p in s.principals or [("*", "*")]) \
+                and not scoping_condition(s, ENDPOINT_PERIMETER_KEYS):
+            yield violation(f"{s.path}/Principal", "allows any principal without aws:PrincipalAccount, "
+                                                   "aws:PrincipalOrgID or aws:ResourceAccount in a condition")
+

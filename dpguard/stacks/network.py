@@ -27,7 +27,7 @@ class NetworkStack(cdk.Stack):
     """A VPC over two AZs with isolated `app` and `data` subnets only (no public subnets, no
     internet or NAT gateway), flow logs of all traffic to an encrypted log group, the default
     security group stripped of its rules, a gateway endpoint for S3 and interface endpoints for
-    KMS, Secrets Manager, CloudWatch Logs and metrics and STS.
+    KMS, Secrets Manager, CloudWatch Logs and metrics and STS, each for this account's principals.
 
     `app_security_group` is for workloads in the app subnets: it admits HTTPS only from
     `settings.allowed_cidrs`."""
@@ -41,8 +41,13 @@ class NetworkStack(cdk.Stack):
             subnet_configuration=[
                 ec2.SubnetConfiguration(name=APP_SUBNETS, subnet_type=ec2.SubnetType.PRIVATE_ISOLATED, cidr_mask=20),
                 ec2.SubnetConfiguration(name=DATA_SUBNETS, subnet_type=ec2.SubnetType.PRIVATE_ISOLATED, cidr_mask=24),
-            ],
-            gateway_endpoints={"S3": ec2.GatewayVpcEndpointOptions(service=ec2.GatewayVpcEndpointAwsService.S3)})
+            ])
+        # Every endpoint admits this account's principals only (clause 8): credentials of another
+        # account, used inside the VPC, cannot copy data out through it (DP-VpcEndpointPolicy).
+        own_principals = iam.PolicyStatement(
+            principals=[iam.AnyPrincipal()], actions=["*"], resources=["*"],
+            conditions={"StringEquals": {"aws:PrincipalAccount": self.account}})
+        self.vpc.add_gateway_endpoint("S3", service=ec2.GatewayVpcEndpointAwsService.S3).add_to_policy(own_principals)
         self.app_subnets = ec2.SubnetSelection(subnet_group_name=APP_SUBNETS)
         self.data_subnets = ec2.SubnetSelection(subnet_group_name=DATA_SUBNETS)
 
@@ -72,7 +77,7 @@ class NetworkStack(cdk.Stack):
         for name, service in INTERFACE_ENDPOINTS.items():
             self.vpc.add_interface_endpoint(
                 name, service=service, subnets=self.app_subnets, private_dns_enabled=True,
-                security_groups=[self.endpoint_security_group], open=False)
+                security_groups=[self.endpoint_security_group], open=False).add_to_policy(own_principals)
 
         self.app_security_group = ec2.SecurityGroup(
             self, "AppSecurityGroup", vpc=self.vpc, allow_all_outbound=False,
