@@ -45,11 +45,12 @@ def memorydb_tls(r, t):
 
 
 @rule("DP-MemoryDbCmk", clause=7, severity="error", types=[MEMORYDB],
-      title="MemoryDB clusters holding confidential data encrypt with a customer-managed key",
+      title="MemoryDB clusters encrypt with a KMS key in our account (customer managed for confidential data)",
       rationale="Clause 7: cryptographic material is accessible only to our processes. MemoryDB "
                 "always encrypts data at rest, but without KmsKeyId it uses an AWS-owned key we "
-                "cannot see, audit or revoke. As DP-ConfidentialDataCmk decides for every data store, "
-                "that is enough for data tagged public or internal; confidential, restricted and "
+                "cannot see, audit or revoke: always a violation, as for DynamoDB and Amazon MQ. A key "
+                "in our account that AWS manages is enough for data tagged public or internal, as "
+                "DP-ConfidentialDataCmk decides for every data store; confidential, restricted and "
                 "untagged data (the data-classification tag in the cluster's Tags) needs a "
                 "customer-managed key.",
       remediation="memorydb.CfnCluster(self, 'Store', kms_key_id=key.key_arn,\n"
@@ -57,7 +58,11 @@ def memorydb_tls(r, t):
                   "CfnTag(key='data-owner', value='orders-team')], ...)")
 def memorydb_cmk(r, t):
     for path, key in leaves(r, "KmsKeyId"):
-        yield from key_outcomes(r, path, key, "KmsKeyId is not set, so MemoryDB encrypts with an AWS-owned key")
+        if key is ABSENT:
+            yield violation(path, "KmsKeyId is not set, so MemoryDB encrypts with an AWS-owned key we cannot "
+                                  "audit or revoke; set a customer-managed key")
+        else:
+            yield from key_outcomes(r, path, key, "")
 
 
 # ---------------------------------------------------------------- Athena
