@@ -33,6 +33,19 @@ def upper(value: Any) -> str:
     return text.upper() if text is not None else ""
 
 
+def kind(value: Any) -> str:
+    """What a value of the wrong type is, for messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return f"the number {value}"
+    if isinstance(value, str):
+        return repr(value[:60])
+    return {list: "a list", dict: "a mapping"}.get(type(value), type(value).__name__)
+
+
 def label(node: Any, tpl, key: str, default: str = "") -> str:
     """A literal attribute of a list item (port, origin id) to name it in messages."""
     values = nested_values(node, tpl, key)
@@ -388,6 +401,10 @@ def cloudfront_min_tls(r, t):
             elif version is ABSENT:
                 outcomes.append(violation(f"{path}/MinimumProtocolVersion",
                                           "no MinimumProtocolVersion: CloudFront then accepts TLS 1.0"))
+            elif not isinstance(version, str):
+                outcomes.append(violation(f"{path}/MinimumProtocolVersion",
+                                          f"MinimumProtocolVersion is {kind(version)}, not a security policy "
+                                          f"name: set TLSv1.2_2021 or later"))
             elif not cloudfront_min_tls_ok(version):
                 outcomes.append(violation(f"{path}/MinimumProtocolVersion",
                                           f"MinimumProtocolVersion {as_text(version)} is older than TLSv1.2_2021"))
@@ -417,13 +434,25 @@ def _origin_protocol_outcomes(config: Any, tpl, path: str, what: str) -> Iterato
         elif protocols is ABSENT:
             yield violation(f"{path}/OriginSSLProtocols",
                             f"no OriginSSLProtocols for {what}: set [TLSv1.2] so that older versions are never used")
-        elif isinstance(protocols, list):
-            values = [v for item in protocols for v in alternatives(item, tpl)]
+        elif not isinstance(protocols, list) or not protocols:
+            yield violation(f"{path}/OriginSSLProtocols",
+                            f"OriginSSLProtocols for {what} is {kind(protocols)}, not a list of TLS versions: "
+                            f"set [TLSv1.2] so that older versions are never used")
+        else:
+            values = [v for item in protocols for v in alternatives(item, tpl) if v is not ABSENT]
             unknown = next((v for v in values if isinstance(v, Unknown)), None)
-            old = [v for v in values if v in _OLD_ORIGIN_PROTOCOLS]
+            old = [v for v in values if isinstance(v, str) and v in _OLD_ORIGIN_PROTOCOLS]
+            wrong = [v for v in values if not isinstance(v, (str, Unknown))]
             if old:
                 yield violation(f"{path}/OriginSSLProtocols",
                                 f"CloudFront may use {', '.join(old)} with {what}; allow TLSv1.2 only")
+            elif wrong:
+                yield violation(f"{path}/OriginSSLProtocols",
+                                f"OriginSSLProtocols for {what} holds {kind(wrong[0])}, not a TLS version "
+                                f"name: set [TLSv1.2]")
+            elif not values:
+                yield violation(f"{path}/OriginSSLProtocols",
+                                f"OriginSSLProtocols for {what} is empty: set [TLSv1.2]")
             elif unknown is not None:
                 yield unverifiable(f"{path}/OriginSSLProtocols",
                                    f"cannot tell which TLS versions CloudFront uses with {what}: {unknown.reason}")

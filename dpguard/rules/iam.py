@@ -17,7 +17,7 @@ from typing import Any, Iterable, Iterator
 from ..engine.checks import (Statement, action_matches, is_public_principal, policy_statements,
                              public_statements, scoping_condition)
 from ..engine.findings import Outcome, unverifiable, violation
-from ..engine.values import ABSENT, ResRef, TOKEN_RE, Unknown, as_bool
+from ..engine.values import ABSENT, ResRef, TOKEN_RE, Unknown, alternatives, as_bool
 from . import rule
 
 # Where identity policies live, per resource type.
@@ -426,11 +426,19 @@ def iam_trust_no_wildcard_principal(r, t):
         if not s.has_condition:
             yield from judge(s, True, f"{s.path}/Condition",
                              "a federated principal may assume the role without any condition")
-        elif any(_oidc_provider(t, value) and not _names_subject(s, _oidc_provider(t, value))
-                 for value in federated):
-            yield from judge(s, True, f"{s.path}/Condition",
-                             "an OpenID Connect principal may assume the role for any of its subjects: "
-                             "add a condition on <provider>:sub (for GitHub, the repository)")
+        else:
+            verdicts = [_names_subject(s, provider, t) for provider in
+                        dict.fromkeys(_oidc_provider(t, value) for value in federated) if provider]
+            if all(v is True for v in verdicts):
+                continue
+            wrong = next((v for v in verdicts if isinstance(v, str)), None)
+            unknown = next((v for v in verdicts if isinstance(v, Unknown)), None)
+            message = ("an OpenID Connect principal may assume the role for any of its subjects: "
+                       "add a condition on <provider>:sub (for GitHub, the repository)")
+            if wrong is None and False not in verdicts:
+                yield from judge(s, unknown, f"{s.path}/Condition", message)
+            else:
+                yield from judge(s, True, f"{s.path}/Condition", message + (f" ({wrong})" if wrong else ""))
 
 
 # ---------------------------------------------------------------- cross-account trust
@@ -570,21 +578,63 @@ def _oidc_provider(t, value) -> str | None:
     return text.split(":oidc-provider/", 1)[-1].lower() if ":oidc-provider/" in text else ""
 
 
-def _names_subject(s: Statement, provider: str) -> bool:
+def _names_subject(s: Statement, provider: str, tpl) -> bool | Unknown | str:
     """Does the condition pin the token's subject (or, for providers other than GitHub, an
-    audience of its own rather than the generic sts.amazonaws.com)? Wildcards alone do not."""
+    audience of its own rather than the generic sts.amazonaws.com)? Wildcards alone do not, and
+    a list pins only when every value does (a token matching any one of them is let in). A
+    string says why not: a condition value of the wrong type (null, a number, a mapping)."""
+    doubt: Unknown | None = None
+    wrong: str | None = None
     for operator, entries in s.condition.items():
-        if not isinstance(entries, dict) or "String" not in operator or "Not" in operator:
+        if not isinstance(operator, str) or not isinstance(entries, dict) \
+                or "String" not in operator or "Not" in operator:
             continue
         for key, value in entries.items():
             claim = str(key).lower().rsplit(":", 1)[-1]
-            values = value if isinstance(value, list) else [value]
-            if claim == "sub" and not all(_any_subject(v) for v in values):
+            if claim == "sub":
+                verdict = _pins(value, tpl, f"the condition on {key}", lambda v: not _any_subject(v))
+            elif claim == "aud" and "token.actions.githubusercontent.com" not in provider:
+                verdict = _pins(value, tpl, f"the condition on {key}",
+                                lambda v: v != "sts.amazonaws.com" and not _any_subject(v))
+            else:
+                continue
+            if verdict is True:
                 return True
-            if claim == "aud" and "token.actions.githubusercontent.com" not in provider \
-                    and not all(v == "sts.amazonaws.com" or _any_subject(v) for v in values):
-                return True
-    return False
+            if isinstance(verdict, Unknown):
+                doubt = doubt or verdict
+            elif isinstance(verdict, str):
+                wrong = wrong or verdict
+    return wrong if wrong is not None else doubt if doubt is not None else False
+
+
+def _pins(value: Any, tpl, what: str, narrow) -> bool | Unknown | str:
+    """Does every value a condition may compare with (each Fn::If branch, each list item) pass
+    `narrow`? Values must be strings: anything else is a string saying what it is."""
+    doubt: Unknown | None = None
+    for variant in alternatives(value, tpl):
+        if isinstance(variant, Unknown):
+            doubt = doubt or variant
+            continue
+        items = variant if isinstance(variant, list) else [variant]
+        texts: list = []
+        for item in items:
+            for leaf in alternatives(item, tpl):
+                if isinstance(leaf, Unknown):
+                    doubt = doubt or leaf
+                elif isinstance(leaf, ResRef):
+                    texts.append(leaf.token())
+                elif isinstance(leaf, str):
+                    texts.append(leaf)
+                elif leaf is not ABSENT:
+                    shown = "null" if leaf is None else {list: "a list", dict: "a mapping", bool: "a boolean"}.get(
+                        type(leaf), "a number" if isinstance(leaf, (int, float)) else type(leaf).__name__)
+                    where = "holds" if isinstance(variant, list) else "is"
+                    return f"{what} {where} {shown}, not a string"
+        if not texts and doubt is None:
+            return False
+        if not all(narrow(v) for v in texts):
+            return False
+    return doubt if doubt is not None else True
 
 
 def _any_subject(value) -> bool:

@@ -1,6 +1,8 @@
 """AWS KMS keys: rotation and key policies (clause 7)."""
 from __future__ import annotations
 
+from typing import Any
+
 from ..engine.checks import public_statements, require_true
 from ..engine.findings import unverifiable
 from ..engine.values import ABSENT, Unknown
@@ -10,6 +12,15 @@ SYMMETRIC = "SYMMETRIC_DEFAULT"
 
 
 NO_AUTOMATIC_ROTATION = {"EXTERNAL", "AWS_CLOUDHSM", "EXTERNAL_KEY_STORE"}
+
+
+def _enum(value: Any, prop: str) -> Any:
+    """An enumerated string property as read; a list, mapping, number or null is Unknown saying
+    the type is wrong, so that it never decides that a rule does not apply."""
+    if value is ABSENT or isinstance(value, (str, Unknown)):
+        return value
+    shown = "null" if value is None else {list: "a list", dict: "a mapping"}.get(type(value), type(value).__name__)
+    return Unknown(f"{prop} is {shown}, not a string")
 
 
 @rule("DP-KmsKeyRotation", clause=7, severity="error", types=["AWS::KMS::Key"],
@@ -22,9 +33,9 @@ NO_AUTOMATIC_ROTATION = {"EXTERNAL", "AWS_CLOUDHSM", "EXTERNAL_KEY_STORE"}
                 "automatically, so the rule does not apply to them.",
       remediation="kms.Key(self, 'DataKey', enable_key_rotation=True)")
 def kms_key_rotation(r, t):
-    if all(origin in NO_AUTOMATIC_ROTATION for _, origin in r.values("Origin")):
+    if all(isinstance(origin, str) and origin in NO_AUTOMATIC_ROTATION for _, origin in r.values("Origin")):
         return  # imported key material or a custom key store, in every variant
-    specs = [spec for _, spec in r.values("KeySpec")]
+    specs = [_enum(spec, "KeySpec") for _, spec in r.values("KeySpec")]
     symmetric = any(spec is ABSENT or spec == SYMMETRIC for spec in specs)
     unknown = next((spec for spec in specs if isinstance(spec, Unknown)), None)
     if not symmetric and unknown is None:

@@ -9,7 +9,7 @@ from ..engine.checks import (entry_values, follow, is_set, leaves, require, requ
                              resource_targets)
 from ..engine.findings import Outcome, unverifiable, violation
 from ..engine.template import Resource
-from ..engine.values import _SUB_VAR, ABSENT, ResRef, Unknown, as_bool, as_text, is_literal
+from ..engine.values import _SUB_VAR, ABSENT, ResRef, Unknown, as_bool, as_int, as_text, is_literal
 from . import rule
 from .governance import DATA_STORES
 from .live import listed_completely
@@ -33,6 +33,38 @@ TOPIC = "AWS::SNS::Topic"
 FUNCTION = "AWS::Lambda::Function"
 
 
+def kind(value: Any) -> str:
+    """What a value is, for messages about a property of the wrong type."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return f"the number {value}"
+    if isinstance(value, str):
+        return repr(_TOKEN.sub(r"${\1}", value)[:60])
+    return {list: "a list", dict: "a mapping"}.get(type(value), type(value).__name__)
+
+
+def is_text(value: Any) -> bool:
+    """A name or ARN as a template writes it: a non-empty string (tokens allowed) or a Ref/GetAtt."""
+    return isinstance(value, ResRef) or (isinstance(value, str) and value != "")
+
+
+def require_text(r: Resource, path: str, missing: str, what: str) -> Iterator[Outcome]:
+    """The property at `path` must be `what`, a name or ARN: not set gives the violation
+    `missing`; a list, a mapping, a number or a boolean is a violation saying so, never a pass."""
+    for prop_path, value in leaves(r, path):
+        prop = path.rsplit(".", 1)[-1]
+        if isinstance(value, Unknown):
+            yield unverifiable(prop_path, f"{prop} cannot be verified: {value.reason}")
+        elif not is_set(value):
+            yield violation(prop_path, missing)
+        elif not is_text(value):
+            effect = re.sub(r" \(no [^)]*\)$", "", missing)  # "(no KmsKeyId)" would read as absent
+            yield violation(prop_path, f"{prop} is {kind(value)}, not {what}: {effect}")
+
+
 # ---------------------------------------------------------------- CloudWatch Logs
 
 @rule("DP-LogGroupEncrypted", clause=9, severity="error", types=[LOG_GROUP],
@@ -44,7 +76,8 @@ FUNCTION = "AWS::Lambda::Function"
                 "'log groups encrypted with retention set'.",
       remediation="logs.LogGroup(self, 'Logs', encryption_key=key, retention=logs.RetentionDays.ONE_YEAR)")
 def log_group_encrypted(r, t):
-    yield from require(r, "KmsKeyId", is_set, "the log group is not encrypted with a KMS key (no KmsKeyId)")
+    yield from require_text(r, "KmsKeyId", "the log group is not encrypted with a KMS key (no KmsKeyId)",
+                            "a KMS key ARN")
 
 
 @rule("DP-LogGroupRetention", clause=9, severity="error", types=[LOG_GROUP],
@@ -53,8 +86,14 @@ def log_group_encrypted(r, t):
                 "gone for good: a log group without RetentionInDays keeps every event forever.",
       remediation="logs.LogGroup(self, 'Logs', retention=logs.RetentionDays.ONE_YEAR)")
 def log_group_retention(r, t):
-    yield from require(r, "RetentionInDays", is_set,
-                       "the log group keeps events forever; set RetentionInDays")
+    for path, days in leaves(r, "RetentionInDays"):
+        if isinstance(days, Unknown):
+            yield unverifiable(path, f"RetentionInDays cannot be verified: {days.reason}")
+        elif not is_set(days):
+            yield violation(path, "the log group keeps events forever; set RetentionInDays")
+        elif as_int(days) is None or as_int(days) < 1:
+            yield violation(path, f"RetentionInDays is {kind(days)}, not a number of days: the log group "
+                                  f"may keep events forever; set a number of days such as 365")
 
 
 # ---------------------------------------------------------------- Lambda's own log groups
@@ -87,6 +126,10 @@ def lambda_log_group(r, t):
             yield unverifiable(path, f"LoggingConfig.LogGroup cannot be verified: {group.reason}")
         elif not is_set(group):
             yield from _default_log_group(r, path)
+        elif not is_text(group):
+            yield violation(path, f"LoggingConfig.LogGroup is {kind(group)}, not a log group name, so "
+                                  f"CloudFormation cannot deploy it as written; name the log group (Ref "
+                                  f"to an AWS::Logs::LogGroup)")
 
 
 def _default_log_group(fn: Resource, path: str) -> Iterator[Outcome]:
@@ -245,7 +288,8 @@ def cloudtrail_log_validation(r, t):
                 "S3-managed encryption, which anyone who can read the bucket can decrypt.",
       remediation="cloudtrail.Trail(self, 'Trail', encryption_key=key)")
 def cloudtrail_kms(r, t):
-    yield from require(r, "KMSKeyId", is_set, "the trail's log files are not encrypted with a KMS key (no KMSKeyId)")
+    yield from require_text(r, "KMSKeyId", "the trail's log files are not encrypted with a KMS key (no KMSKeyId)",
+                            "a KMS key ARN")
 
 
 @rule("DP-CloudTrailCloudWatchLogs", clause=9, severity="error", types=[TRAIL],
@@ -256,10 +300,12 @@ def cloudtrail_kms(r, t):
       remediation="cloudtrail.Trail(self, 'Trail', send_to_cloud_watch_logs=True, "
                   "cloud_watch_log_group=log_group)")
 def cloudtrail_cloudwatch_logs(r, t):
-    yield from require(r, "CloudWatchLogsLogGroupArn", is_set,
-                       "the trail does not deliver to CloudWatch Logs (no CloudWatchLogsLogGroupArn)")
-    yield from require(r, "CloudWatchLogsRoleArn", is_set,
-                       "the trail cannot deliver to CloudWatch Logs (no CloudWatchLogsRoleArn)")
+    yield from require_text(r, "CloudWatchLogsLogGroupArn",
+                            "the trail does not deliver to CloudWatch Logs (no CloudWatchLogsLogGroupArn)",
+                            "a log group ARN")
+    yield from require_text(r, "CloudWatchLogsRoleArn",
+                            "the trail cannot deliver to CloudWatch Logs (no CloudWatchLogsRoleArn)",
+                            "a role ARN")
 
 
 @rule("DP-CloudTrailLogging", clause=9, severity="error", types=[TRAIL],
@@ -371,13 +417,14 @@ def api_gateway_access_logs(r, t):
 
 
 def _access_log_outcomes(r, base: str, what: str) -> Iterator[Outcome]:
-    destination = list(require(r, f"{base}.DestinationArn", is_set,
-                               f"{what} writes no access logs (no access log destination)"))
+    destination = list(require_text(r, f"{base}.DestinationArn",
+                                    f"{what} writes no access logs (no access log destination)",
+                                    "a log destination ARN"))
     yield from destination
     if not destination:
-        yield from require(r, f"{base}.Format", is_set,
-                           f"{what} names an access log destination but no Format, which API "
-                           f"Gateway needs to write access logs")
+        yield from require_text(r, f"{base}.Format",
+                                f"{what} names an access log destination but no Format, which API "
+                                f"Gateway needs to write access logs", "a log format")
 
 
 def _quick_create_outcomes(api) -> Iterator[Outcome]:
@@ -473,7 +520,8 @@ def _execution_log_outcomes(s) -> Iterator[Outcome]:
 def cloudfront_logging(r, t):
     if r.template.app.referrers(r, DELIVERY_SOURCE):
         return
-    yield from require(r, "DistributionConfig.Logging.Bucket", is_set, "the distribution writes no access logs")
+    yield from require_text(r, "DistributionConfig.Logging.Bucket", "the distribution writes no access logs",
+                            "a bucket domain name")
 
 
 # ---------------------------------------------------------------- clause 4: the alert path

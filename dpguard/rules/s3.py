@@ -4,7 +4,7 @@ from __future__ import annotations
 from ..engine.checks import (leaves, literal_name, name_form, nested_values, policy_statements, public_statements,
                              require, scoping_condition, tls_policy_outcomes)
 from ..engine.findings import unverifiable, violation
-from ..engine.values import ABSENT, Unknown, as_bool
+from ..engine.values import ABSENT, Unknown, as_bool, as_int
 from . import rule
 
 BUCKET = "AWS::S3::Bucket"
@@ -143,31 +143,47 @@ def s3_noncurrent_expiry(r, t):
         yield unverifiable("Properties/LifecycleConfiguration",
                            f"cannot tell whether noncurrent versions expire: {unknown.reason}")
     else:
+        wrong = next((v for v in verdicts if isinstance(v, str)), None)
         yield violation("Properties/LifecycleConfiguration",
-                        "versioning is on but no bucket-wide lifecycle rule expires every noncurrent version")
+                        "versioning is on but no bucket-wide lifecycle rule expires every noncurrent version"
+                        + (f" ({wrong})" if wrong else ""))
 
 
 # Rule fields that narrow a lifecycle rule to some objects (the rule is bucket-wide without them).
 _RULE_FILTERS = ("Prefix", "TagFilters", "Filter", "ObjectSizeGreaterThan", "ObjectSizeLessThan")
 
 
-def _expires_all_noncurrent(item, tpl) -> bool | Unknown:
+def _expires_all_noncurrent(item, tpl) -> bool | str | Unknown:
     """Does one lifecycle rule expire the noncurrent versions of every object? It must be
     enabled, bucket-wide, set a number of days and keep no NewerNoncurrentVersions (those would
-    survive a delete forever)."""
+    survive a delete forever). A string says why not: a number of days of the wrong type."""
     def known(value, ok: bool) -> bool | Unknown:
         return value if isinstance(value, Unknown) else ok
+
+    def days(value, key: str) -> bool | str | Unknown:
+        # a positive whole number of days (30 or "30"); null, a list or "oops" expires nothing
+        if isinstance(value, Unknown) or value is ABSENT:
+            return value if isinstance(value, Unknown) else False
+        number = as_int(value)
+        if number is not None and number >= 1:
+            return True
+        shown = "null" if value is None else repr(value) if isinstance(value, (str, int, float)) else \
+            {list: "a list", dict: "a mapping"}.get(type(value), type(value).__name__)
+        return f"{key} is {shown}, not a number of days"
 
     facts = [known(s, s in ("Enabled", ABSENT)) for s in nested_values(item, tpl, "Status")]
     for key in _RULE_FILTERS:
         facts += [known(v, v in (ABSENT, "", [], {})) for v in nested_values(item, tpl, key)]
     for expiry in nested_values(item, tpl, "NoncurrentVersionExpiration"):
         if expiry is ABSENT:  # the legacy spelling
-            facts += [known(d, d is not ABSENT)
+            facts += [days(d, "NoncurrentVersionExpirationInDays")
                       for d in nested_values(item, tpl, "NoncurrentVersionExpirationInDays")]
             continue
-        facts += [known(d, d is not ABSENT) for d in nested_values(expiry, tpl, "NoncurrentDays")]
+        facts += [days(d, "NoncurrentDays") for d in nested_values(expiry, tpl, "NoncurrentDays")]
         facts += [known(n, n is ABSENT) for n in nested_values(expiry, tpl, "NewerNoncurrentVersions")]
+    wrong = next((f for f in facts if isinstance(f, str)), None)
+    if wrong is not None:
+        return wrong
     if False in facts:
         return False
     return next((f for f in facts if isinstance(f, Unknown)), True)
