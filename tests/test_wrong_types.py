@@ -45,6 +45,8 @@ CASES = [
         "LifecycleConfiguration": {"Rules": [{"Status": "Enabled",
                                               "NoncurrentVersionExpiration": {"NoncurrentDays": None}}]}}},
      "violation", "NoncurrentDays is null, not a number of days"),
+    ("DP-S3NoPublicAcl", {"Type": "AWS::S3::Bucket", "Properties": {"AccessControl": ["PublicRead"]}},
+     "violation", "AccessControl is a list"),
     ("DP-IamTrustNoWildcardPrincipal", trust([1, 2]), "violation", "sub holds a number, not a string"),
     ("DP-IamTrustNoWildcardPrincipal", trust({"repo": "acme/app"}), "violation", "sub is a mapping, not a string"),
 ]

@@ -24,6 +24,15 @@ def bucket_arn_forms(bucket) -> list[str]:
     return forms
 
 
+def _kind(value) -> str:
+    """What a value of the wrong type is, for messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        return repr(value)
+    return {list: "a list", dict: "a mapping", bool: "a boolean"}.get(type(value), type(value).__name__)
+
+
 @rule("DP-S3BlockPublicAccess", clause=1, severity="error", types=[BUCKET],
       title="S3 buckets block all public access",
       rationale="Clause 1 denies access to unauthorized addresses. All four Block Public Access "
@@ -65,8 +74,16 @@ def s3_block_public_access(r, t):
       remediation="Remove `access_control`, or use s3.BucketAccessControl.PRIVATE.")
 def s3_no_public_acl(r, t):
     public = {"PublicRead", "PublicReadWrite", "AuthenticatedRead"}
-    yield from require(r, "AccessControl", lambda v: v not in public,
-                       "the canned ACL grants public access")
+    for path, acl in leaves(r, "AccessControl"):
+        if isinstance(acl, Unknown):
+            yield unverifiable(path, f"AccessControl cannot be verified: {acl.reason}")
+        elif acl is ABSENT:
+            continue
+        elif not isinstance(acl, str):
+            yield violation(path, f"AccessControl is {_kind(acl)}, not a canned ACL name, so it may grant "
+                                  f"public access; remove it or use Private")
+        elif acl in public:
+            yield violation(path, "the canned ACL grants public access")
 
 
 @rule("DP-S3PolicyNoPublicPrincipal", clause=1, severity="error", types=[BUCKET_POLICY],
@@ -126,6 +143,8 @@ def s3_website_hosting(r, t):
                   "noncurrent_version_expiration=Duration.days(30))])")
 def s3_noncurrent_expiry(r, t):
     for _, status in r.values("VersioningConfiguration.Status"):
+        if not (isinstance(status, (str, Unknown)) or status is ABSENT):
+            status = Unknown(f"Status is {_kind(status)}, not Enabled or Suspended")
         if isinstance(status, Unknown):
             yield unverifiable("Properties/VersioningConfiguration/Status",
                                f"cannot tell whether versioning is on: {status.reason}")
@@ -167,9 +186,7 @@ def _expires_all_noncurrent(item, tpl) -> bool | str | Unknown:
         number = as_int(value)
         if number is not None and number >= 1:
             return True
-        shown = "null" if value is None else repr(value) if isinstance(value, (str, int, float)) else \
-            {list: "a list", dict: "a mapping"}.get(type(value), type(value).__name__)
-        return f"{key} is {shown}, not a number of days"
+        return f"{key} is {_kind(value)}, not a number of days"
 
     facts = [known(s, s in ("Enabled", ABSENT)) for s in nested_values(item, tpl, "Status")]
     for key in _RULE_FILTERS:
