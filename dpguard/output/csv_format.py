@@ -5,6 +5,7 @@ import csv
 import io
 
 from ..engine.evaluate import Report
+from .text import spreadsheet_cell
 
 COLUMNS = ("rule_id", "clause", "severity", "status", "template", "stack", "logical_id",
            "resource_type", "construct_path", "property_path", "message", "remediation",
@@ -20,5 +21,6 @@ def render(report: Report) -> str:
         row = f.as_dict()
         row["acknowledgment_reason"] = ack.get("reason", "")
         row["acknowledgment_expires"] = ack.get("expires") or ""
-        writer.writerow(["" if row.get(c) is None else row[c] for c in COLUMNS])  # arn...: audits only
+        # arn...: audits only; a template's "=HYPERLINK(...)" id must not run in a spreadsheet
+        writer.writerow([spreadsheet_cell(row.get(c)) for c in COLUMNS])
     return out.getvalue()

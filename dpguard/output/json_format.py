@@ -8,6 +8,7 @@ from dataclasses import asdict
 from .. import __version__
 from ..engine import coverage
 from ..engine.evaluate import Report
+from .text import valid_unicode
 
 
 def document(report: Report, errors: list) -> dict:
@@ -28,4 +29,4 @@ def document(report: Report, errors: list) -> dict:
 
 
 def render(report: Report, errors: list) -> str:
-    return json.dumps(document(report, errors), indent=2) + "\n"
+    return json.dumps(valid_unicode(document(report, errors)), indent=2) + "\n"

@@ -4,12 +4,13 @@ from __future__ import annotations
 from ..engine.coverage import headline
 from ..engine.evaluate import Report
 from ..engine.findings import ACKNOWLEDGED, UNVERIFIABLE, VIOLATION
+from .text import markdown_cell, markdown_code, printable
 
 ICONS = {VIOLATION: "❌", UNVERIFIABLE: "❓", ACKNOWLEDGED: "✅"}
 
 
 def cell(text) -> str:
-    return str(text or "").replace("|", "\\|").replace("\n", " ")
+    return markdown_cell(text or "")
 
 
 def render(report: Report, errors: list) -> str:
@@ -24,7 +25,7 @@ def render(report: Report, errors: list) -> str:
              f"{len(report.rules)} rules of the Data Protection Policy: **{s['violations']}** violation(s), "
              f"**{s['unverifiable']}** unverifiable, {s['acknowledged']} acknowledged.", ""]
     for e in errors:
-        lines.append(f"> ⚠️ could not read `{cell(e.path)}`: {cell(e.message)}")
+        lines.append(f"> ⚠️ could not read {markdown_code(e.path)}: {cell(e.message)}")
     if errors:
         lines.append("")
     if report.findings:
@@ -36,8 +37,8 @@ def render(report: Report, errors: list) -> str:
             if f.status == ACKNOWLEDGED:
                 problem += f" — acknowledged: {f.acknowledgment['reason']}"
             icon = "⚠️" if f.fails and f.severity == "warning" else ICONS[f.status]
-            lines.append(f"| {icon} | `{f.rule_id}` | {f.clause} | {f.severity} | `{cell(where)}` "
-                         f"| {f'`{cell(f.property_path)}`' if f.property_path else '—'} | {cell(problem)} |")
+            lines.append(f"| {icon} | {markdown_code(f.rule_id)} | {f.clause} | {f.severity} | {markdown_code(where)} "
+                         f"| {markdown_code(f.property_path) if f.property_path else '—'} | {cell(problem)} |")
         lines.append("")
         rules = {rule.rule_id: rule for rule in report.rules}
         fixes = sorted({f.rule_id for f in failing if f.rule_id in rules})
@@ -45,15 +46,16 @@ def render(report: Report, errors: list) -> str:
             lines += ["<details><summary>How to fix</summary>", ""]
             for rule_id in fixes:
                 rule = rules[rule_id]
-                lines += [f"**{rule_id}** — {rule.title} (clause {rule.clause})", "",
-                          "```python", rule.remediation, "```", ""]
+                lines += [f"**{cell(rule_id)}** — {cell(rule.title)} (clause {rule.clause})", "",
+                          "```python", printable(rule.remediation, lines=True), "```", ""]
             lines += ["</details>", ""]
     for a in report.unused_acknowledgments:
-        lines.append(f"> ℹ️ acknowledgment of `{a.rule_id}` on `{a.logical_id or a.template}` matches no finding")
+        lines.append(f"> ℹ️ acknowledgment of {markdown_code(a.rule_id)} on {markdown_code(a.logical_id or a.template)} "
+                     "matches no finding")
     if report.not_judged:
         lines += [""] if lines[-1] else []
-        lines += [f"<details><summary>{headline(report.coverage)}</summary>", "",
+        lines += [f"<details><summary>{cell(headline(report.coverage))}</summary>", "",
                   "| Resource type | Resources | Why it was not judged |", "|---|---|---|"]
-        lines += [f"| `{cell(c.resource_type)}` | {c.resources} | {cell(c.reason)} |" for c in report.not_judged]
+        lines += [f"| {markdown_code(c.resource_type)} | {c.resources} | {cell(c.reason)} |" for c in report.not_judged]
         lines += ["", "</details>"]
     return "\n".join(lines).rstrip() + "\n"

@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import io
 
+from .text import spreadsheet_cell
+
 COLUMNS = ("Rule ID", "Resource ID", "Compliance", "Exception Reason", "Rule Level", "Rule Info")
 
 
@@ -17,8 +19,9 @@ def render(data: dict) -> str:
         compliance = "Suppressed" if f["status"] == "acknowledged" else "Non-Compliant"
         info = f["message"] + (" (unverifiable: fails closed)" if f["status"] == "unverifiable" else "")
         clause = f" [clause {f['clause']}]" if f.get("clause") else ""
-        writer.writerow([f["rule_id"], resource_id(f), compliance, ack.get("reason") or "",
-                         (f.get("severity") or "error").capitalize(), info + clause])
+        writer.writerow([spreadsheet_cell(cell) for cell in (
+            f["rule_id"], resource_id(f), compliance, ack.get("reason") or "",
+            (f.get("severity") or "error").capitalize(), info + clause)])
     return out.getvalue()
 
 

@@ -3,6 +3,7 @@ what is acknowledged, and the hashes that tie it to the data file."""
 from __future__ import annotations
 
 from .report_csv import resource_id
+from .text import markdown_cell, markdown_code
 
 STATUS = {"pass": "✅ pass", "fail": "❌ fail", "acknowledged": "⚠️ acknowledged",
           "not applicable": "➖ nothing to judge", "process": "📋 process control"}
@@ -10,7 +11,7 @@ MAX_ROWS = 50  # a PR comment stays readable; the HTML report has everything
 
 
 def cell(value) -> str:
-    return str("" if value is None else value).replace("|", "\\|").replace("\n", " ")
+    return markdown_cell(value)
 
 
 def render(data: dict, data_sha256: str) -> str:
@@ -36,15 +37,15 @@ def render(data: dict, data_sha256: str) -> str:
         lines += ["", f"### Resource types not judged ({len(types['not_judged'])} of {types['resource_types']} types "
                       f"present; {types['judged']} judged, {types['nothing_to_judge']} with nothing to judge)", "",
                   "| resource type | resources | why |", "|---|---|---|"]
-        lines += [f"| `{cell(t['resource_type'])}` | {cell(t['resources'])} | {cell(t['reason'])} |"
+        lines += [f"| {markdown_code(t['resource_type'])} | {cell(t['resources'])} | {cell(t['reason'])} |"
                   for t in types["not_judged"][:MAX_ROWS]]
     failing = [f for f in data["findings"] if f["status"] != "acknowledged"]
     if failing:
         lines += ["", f"### Failing ({len(failing)})", "", "| clause | rule | source | resource | problem | fix |",
                   "|---|---|---|---|---|---|"]
         for f in failing[:MAX_ROWS]:
-            lines.append(f"| {cell(f['clause'])} | `{cell(f['rule_id'])}` | {cell(f['source'])} | "
-                         f"`{cell(resource_id(f))}` | {cell(f['message'])} | {cell(f['remediation'])} |")
+            lines.append(f"| {cell(f['clause'])} | {markdown_code(f['rule_id'])} | {cell(f['source'])} | "
+                         f"{markdown_code(resource_id(f))} | {cell(f['message'])} | {cell(f['remediation'])} |")
         if len(failing) > MAX_ROWS:
             lines.append(f"| | | | | … and {len(failing) - MAX_ROWS} more in the HTML report | |")
     acks = data["acknowledgments"]
@@ -52,7 +53,7 @@ def render(data: dict, data_sha256: str) -> str:
         lines += ["", f"### Acknowledgments ({len(acks)})", "", "| rule | on | reason | expires | status |",
                   "|---|---|---|---|---|"]
         for a in acks[:MAX_ROWS]:
-            lines.append(f"| `{cell(a['rule_id'])}` | `{cell(a['construct_path'])}` | {cell(a['reason'])} | "
+            lines.append(f"| {markdown_code(a['rule_id'])} | {markdown_code(a['construct_path'])} | {cell(a['reason'])} | "
                          f"{cell(a['expires'] or '—')} | {cell(a['status'])} |")
     e = data["evidence"]
     lines += ["", f"dpguard {e['tool']['version']}, catalogue of {e['catalogue']['rules']} rules "

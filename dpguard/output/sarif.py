@@ -10,6 +10,7 @@ from .. import __version__
 from ..engine import coverage
 from ..engine.evaluate import Report
 from ..engine.findings import ACKNOWLEDGED, UNVERIFIABLE
+from .text import valid_unicode
 
 SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 
@@ -84,4 +85,4 @@ def document(report: Report, errors: list) -> dict:
 
 
 def render(report: Report, errors: list) -> str:
-    return json.dumps(document(report, errors), indent=2) + "\n"
+    return json.dumps(valid_unicode(document(report, errors)), indent=2) + "\n"

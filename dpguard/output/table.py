@@ -10,9 +10,13 @@ from rich.text import Text
 from ..engine.coverage import headline
 from ..engine.evaluate import Report
 from ..engine.findings import ACKNOWLEDGED, UNVERIFIABLE, VIOLATION
+from .text import printable
 
 STYLES = {VIOLATION: "bold red", UNVERIFIABLE: "bold yellow", ACKNOWLEDGED: "green"}
 LABELS = {VIOLATION: "VIOLATION", UNVERIFIABLE: "UNVERIFIABLE", ACKNOWLEDGED: "acknowledged"}
+# rich measures and wraps every cell of a Table (about 1 ms a finding): above this many findings
+# the view is one line per finding and each rule's fix once, which is also easier to read
+MAX_TABLE_ROWS = 200
 
 
 def console(color: bool) -> tuple[Console, io.StringIO]:
@@ -21,39 +25,87 @@ def console(color: bool) -> tuple[Console, io.StringIO]:
                    highlight=False, soft_wrap=False), buffer
 
 
+def _resource(f) -> str:
+    # every piece of template text goes through printable(): Text never reads [markup], and
+    # printable() keeps escape sequences from reaching the terminal
+    return printable(f"{f.stack}/{f.logical_id}" if f.logical_id else f.stack)
+
+
+def _acknowledged(f) -> str:
+    expiry = f" (until {printable(f.acknowledgment['expires'])})" if f.acknowledgment.get("expires") else ""
+    return f"acknowledged: {printable(f.acknowledgment['reason'])}{expiry}"
+
+
+def _table(report: Report) -> Table:
+    table = Table(show_lines=True, header_style="bold")
+    for name in ("Status", "Rule", "Resource", "Problem and fix"):
+        table.add_column(name, overflow="fold")
+    for f in report.findings:
+        resource = Text(_resource(f))
+        if f.resource_type:
+            resource.append(f"\n{printable(f.resource_type)}", style="dim")
+        if f.locator:
+            resource.append(f"\n{printable(f.locator)}", style="cyan")
+        problem = Text(printable(f.message, lines=True))
+        if f.property_path:
+            problem.append(f"\nat {printable(f.property_path)}", style="dim")
+        if f.status == ACKNOWLEDGED:
+            problem.append(f"\n{_acknowledged(f)}", style="green")
+        else:
+            problem.append(f"\nfix: {printable(f.remediation, lines=True)}", style="magenta")
+        table.add_row(Text(f"{LABELS[f.status]}\n{f.severity}", style=STYLES[f.status]),
+                      Text(f"{printable(f.rule_id)}\nclause {f.clause}"), resource, problem)
+    return table
+
+
+def _lines(report: Report) -> list[tuple[str, str]]:
+    """One line per finding (status, rule, resource, property, problem), then each failing rule's
+    fix once, as (text, style) pieces: printed without wrapping, so nothing is measured."""
+    pieces: list[tuple[str, str]] = []
+    add = pieces.append
+    for f in report.findings:
+        add((f"{LABELS[f.status]:<12} {f.severity:<7} ", STYLES[f.status]))
+        add((f"{printable(f.rule_id)} (clause {f.clause})  {_resource(f)}", ""))
+        if f.resource_type:
+            add((f" {printable(f.resource_type)}", "dim"))
+        if f.locator:
+            add((f" {printable(f.locator)}", "cyan"))
+        if f.property_path:
+            add((f" at {printable(f.property_path)}", "dim"))
+        add((f": {printable(f.message)}", ""))
+        if f.status == ACKNOWLEDGED:
+            add((f" — {_acknowledged(f)}", "green"))
+        add(("\n", ""))
+    fixes = {f.rule_id: f.remediation for f in report.findings if f.fails}
+    if fixes:
+        add(("How to fix:\n", "bold"))
+    for rule_id, remediation in sorted(fixes.items()):
+        add((f"{printable(rule_id)}:\n", ""))
+        add(("".join(f"    {line}\n" for line in printable(remediation, lines=True).splitlines()), "magenta"))
+    return pieces
+
+
 def render(report: Report, color: bool = False) -> str:
     out, buffer = console(color)
-    if report.findings:
-        table = Table(show_lines=True, header_style="bold")
-        for name in ("Status", "Rule", "Resource", "Problem and fix"):
-            table.add_column(name, overflow="fold")
-        for f in report.findings:
-            resource = Text(f"{f.stack}/{f.logical_id}" if f.logical_id else f.stack)
-            if f.resource_type:
-                resource.append(f"\n{f.resource_type}", style="dim")
-            if f.locator:
-                resource.append(f"\n{f.locator}", style="cyan")
-            problem = Text(f.message)
-            if f.property_path:
-                problem.append(f"\nat {f.property_path}", style="dim")
-            if f.status == ACKNOWLEDGED:
-                expiry = f" (until {f.acknowledgment['expires']})" if f.acknowledgment.get("expires") else ""
-                problem.append(f"\nacknowledged: {f.acknowledgment['reason']}{expiry}", style="green")
-            else:
-                problem.append(f"\nfix: {f.remediation}", style="magenta")
-            table.add_row(Text(f"{LABELS[f.status]}\n{f.severity}", style=STYLES[f.status]),
-                          Text(f"{f.rule_id}\nclause {f.clause}"), resource, problem)
-        out.print(table)
+    if len(report.findings) > MAX_TABLE_ROWS:
+        pieces = _lines(report)
+        if color:
+            out.print(Text.assemble(*pieces), soft_wrap=True, end="")
+        else:  # plain text needs no console at all
+            buffer.write("".join(text for text, _ in pieces))
+    elif report.findings:
+        out.print(_table(report))
     for a in report.unused_acknowledgments:
-        out.print(f"note: acknowledgment of {a.rule_id} on {a.logical_id or '(template)'} in {a.template} "
-                  "matches no finding", style="yellow")
+        out.print(Text(f"note: acknowledgment of {printable(a.rule_id)} on {printable(a.logical_id or '(template)')} "
+                       f"in {printable(a.template)} matches no finding", style="yellow"))
     s = report.summary()
     verdict_style = "bold red" if s["violations"] or s["unverifiable"] else "bold green"
     out.print(Text(f"{s['templates']} template(s), {s['resources']} resource(s), {len(report.rules)} rules: "
                    f"{s['violations']} violation(s), {s['unverifiable']} unverifiable, "
                    f"{s['acknowledged']} acknowledged", style=verdict_style))
     if report.coverage:
-        out.print(Text(headline(report.coverage), style="yellow" if report.not_judged else "dim"))
+        out.print(Text(printable(headline(report.coverage)), style="yellow" if report.not_judged else "dim"))
     for c in report.not_judged:
-        out.print(Text(f"  not judged: {c.resource_type} ({c.resources}): {c.reason}", style="yellow"))
+        out.print(Text(f"  not judged: {printable(c.resource_type)} ({c.resources}): {printable(c.reason)}",
+                       style="yellow"))
     return buffer.getvalue()

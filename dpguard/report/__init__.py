@@ -15,7 +15,9 @@ FILES = {"json": "dpguard-report.json", "html": "dpguard-report.html", "markdown
 def write(data: dict, out_dir: Path) -> dict[str, Path]:
     """Write every format into `out_dir`; the JSON first, since the others carry its SHA-256."""
     from ..output import html_report, report_csv, report_markdown
+    from ..output.text import valid_unicode
 
+    data = valid_unicode(data)  # a lone surrogate from a template cannot be written as UTF-8
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {kind: out_dir / name for kind, name in FILES.items()}
     raw = (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
