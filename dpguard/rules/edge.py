@@ -544,11 +544,11 @@ TRANSFER_DEFAULT_POLICY = "TransferSecurityPolicy-2018-11"
                   "subnet_ids=[s.subnet_id for s in vpc.private_subnets], "
                   "security_group_ids=[partners_sg.security_group_id]), protocols=['SFTP'])")
 def transfer_not_public(r, t):
-    for path, kind in r.values("EndpointType"):
-        if isinstance(kind, Unknown):
-            yield unverifiable(path, f"the server's endpoint type cannot be verified: {kind.reason}")
-        elif upper(kind) not in PRIVATE_TRANSFER_ENDPOINTS:
-            shown = "not set, so PUBLIC" if kind is ABSENT else as_text(kind)
+    for path, endpoint in r.values("EndpointType"):
+        if isinstance(endpoint, Unknown):
+            yield unverifiable(path, f"the server's endpoint type cannot be verified: {endpoint.reason}")
+        elif upper(endpoint) not in PRIVATE_TRANSFER_ENDPOINTS:
+            shown = "not set, so PUBLIC" if endpoint is ABSENT else as_text(endpoint) or kind(endpoint)
             yield violation(path, f"the server has a public endpoint that any address can reach (EndpointType "
                                   f"{shown}); use EndpointType VPC with security groups")
 
@@ -624,6 +624,9 @@ def transfer_security_policy(r, t):
             yield violation(path, f"no SecurityPolicyName: CloudFormation gives the server {TRANSFER_DEFAULT_POLICY}, "
                                   f"which allows SHA-1 key exchange and MACs; set TransferSecurityPolicy-2024-01 "
                                   f"or later")
+        elif not isinstance(name, str):
+            yield violation(path, f"SecurityPolicyName is {kind(name)}, not a policy name: set "
+                                  f"TransferSecurityPolicy-2024-01 or later")
         elif (as_text(name) or "").strip() in WEAK_TRANSFER_POLICIES:
             yield violation(path, f"{as_text(name)} allows SHA-1 key exchange and MACs; set "
                                   f"TransferSecurityPolicy-2024-01 or later")
