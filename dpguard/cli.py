@@ -58,6 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--fail-on", choices=("error", "warning"), default="error")
     audit.add_argument("--config", metavar="FILE", help="YAML or JSON settings, as for scan")
     audit.add_argument("--skip-rule", action="append", default=[], metavar="RULE_ID")
+    audit.add_argument("--deadline", type=float, default=3600, metavar="SECONDS",
+                       help="report after this long whatever is still unread, as incomplete (default 3600)")
     audit.set_defaults(unverifiable=None, trust_parameter_defaults=None)
 
     review = commands.add_parser(
@@ -170,16 +172,23 @@ def scan(args: argparse.Namespace) -> int:
 
 def audit(args: argparse.Namespace) -> int:
     from .audit.cli import run_audit
+    from .engine.findings import VIOLATION
     from .output import render_scan
 
     if args.concurrency < 1:
         raise UsageError("dpguard audit: --concurrency must be at least 1")
+    if not args.deadline > 0:
+        raise UsageError("dpguard audit: --deadline must be a positive number of seconds")
     result = run_audit(args, load_config(args.config, args))
     color = not args.output and args.format == "table" and sys.stdout.isatty() and "NO_COLOR" not in os.environ
     write(render_scan(result.report, args.format, color=color), args.output)
-    if result.report.failing(args.fail_on):
+    # 1: something is wrong; 3: nothing found wrong, but some checks could not run (what could
+    # not be read is never reported compliant, so 3 is never 0)
+    if any(f.status == VIOLATION for f in result.report.failing(args.fail_on)):
         return EXIT_VIOLATIONS
-    return EXIT_INCOMPLETE if result.incomplete else EXIT_CLEAN
+    if result.incomplete or result.report.failing(args.fail_on):
+        return EXIT_INCOMPLETE
+    return EXIT_CLEAN
 
 
 def access_review(args: argparse.Namespace) -> int:

@@ -72,3 +72,83 @@ def test_a_live_user_is_said_to_exist_not_to_be_created(aws, tmp_path):
     main(["audit", "--format", "json", "-o", str(output)])
     finding = next(f for f in json.loads(output.read_text())["findings"] if f["rule_id"] == "DP-IamNoUsers")
     assert finding["message"].startswith("the account has an IAM user")
+
+
+@pytest.fixture
+def faults(monkeypatch):
+    """Fault injection at the API: `faults[(operation, predicate)] = error` makes matching calls
+    fail (an exception instance) or block until the test ends (the string "block")."""
+    import threading
+
+    import botocore.client
+
+    rules: dict = {}
+    released = threading.Event()
+    real = botocore.client.BaseClient._make_api_call
+
+    def call(self, operation, params):
+        for (name, matches), fault in rules.items():
+            if name == operation and matches(params):
+                if fault == "block":
+                    released.wait(30)
+                    raise RuntimeError("released at the end of the test")
+                raise fault
+        return real(self, operation, params)
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", call)
+    yield rules
+    released.set()
+
+
+def denied(operation: str):
+    import botocore.exceptions
+
+    return botocore.exceptions.ClientError({"Error": {"Code": "AccessDenied", "Message": "not allowed"}}, operation)
+
+
+def test_an_account_whose_role_cannot_be_assumed_is_reported_and_the_others_judged(aws, tmp_path, faults):
+    good, bad = "arn:aws:iam::111122223333:role/dpguard-audit", "arn:aws:iam::444455556666:role/dpguard-audit"
+    faults[("AssumeRole", lambda p: p["RoleArn"] == bad)] = denied("AssumeRole")
+    output = tmp_path / "audit.json"
+    code = main(["audit", "--role-arn", good, "--role-arn", bad, "--format", "json", "-o", str(output)])
+    findings = json.loads(output.read_text())["findings"]
+    assert code == 1  # the audited account has violations (no GuardDuty detector, ...)
+    gap = [f for f in findings if f["rule_id"] == "DP-AuditComplete" and f["account"] == "444455556666"]
+    assert [f["status"] for f in gap] == ["unverifiable"]
+    assert "was not audited" in gap[0]["message"] and "AccessDenied" in gap[0]["message"]
+    assert any(f["account"] == "111122223333" and f["status"] == "violation" for f in findings)
+
+
+def test_a_malformed_role_arn_is_a_usage_error(aws, capsys):
+    assert main(["audit", "--role-arn", "arn:aws:iam::not-an-account"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "is not a role ARN" in err
+
+
+def test_nothing_wrong_but_checks_that_could_not_run_exits_3(aws, tmp_path, faults):
+    # every read the collectors start with is denied: nothing can be judged either way
+    for operation in ("ListBuckets", "GetPublicAccessBlock", "ListDetectors", "ListUsers", "ListRoles",
+                      "ListPolicies", "GetAccountSummary", "GetCredentialReport", "GenerateCredentialReport",
+                      "DescribeTrails", "ListKeys", "DescribeSecurityGroups", "DescribeVpcs",
+                      "DescribeDBInstances", "DescribeDBClusters", "ListFunctions", "ListTables",
+                      "ListTopics", "ListQueues", "ListSecrets", "DescribeLogGroups", "ListStacks",
+                      "ListUserPools", "DescribeFlowLogs", "DescribeNetworkAcls", "DescribeSubnets",
+                      "DescribeInstances", "DescribeVolumes", "DescribeLaunchTemplates", "DescribeAddresses",
+                      "ListAliases", "DescribeRegions"):
+        faults[(operation, lambda p: True)] = denied(operation)
+    output = tmp_path / "audit.json"
+    code = main(["audit", "--format", "json", "-o", str(output)])
+    statuses = {f["status"] for f in json.loads(output.read_text())["findings"]}
+    assert statuses == {"unverifiable"} and code == 3
+
+
+def test_the_deadline_reports_what_is_still_unread(aws, tmp_path, faults):
+    boto3.client("s3").create_bucket(Bucket="plain-bucket")
+    faults[("ListBuckets", lambda p: True)] = "block"
+    output = tmp_path / "audit.json"
+    code = main(["audit", "--deadline", "2", "--format", "json", "-o", str(output)])
+    findings = json.loads(output.read_text())["findings"]
+    late = [f for f in findings if f["rule_id"] == "DP-AuditComplete" and "deadline" in f["message"]]
+    assert late and late[0]["status"] == "unverifiable" and "s3" in late[0]["message"]
+    assert code in (1, 3)  # judged, and what was read in time is reported
+    assert not any(f["arn"] == "arn:aws:s3:::plain-bucket" for f in findings)  # never read, never passed

@@ -40,7 +40,7 @@ from ..engine.values import ABSENT, ResRef, Unknown, as_text
 from ..rules.iam import ADMIN_MANAGED_POLICIES
 from ..rules.live import MAX_KEY_AGE_DAYS, SERVICE_LINKED_PATH, UNUSED_DAYS, _activity, dated, key_status
 from .clients import Clients, Unreadable, listing, read
-from .run import GAP, AuditResult, audit
+from .run import GAP, AuditResult, NotAudited, audit
 
 COLLECTORS = frozenset({"iam", "kms"})
 DECRYPT = "kms:Decrypt"
@@ -276,6 +276,8 @@ def supplement(accounts: list[Clients], app: App, *, concurrency: int = 8) -> Ex
     extras = Extras()
     by_account: dict[str, Clients] = {}
     for clients in accounts:
+        if isinstance(clients, NotAudited):
+            continue  # a gap of the audit already
         try:
             by_account[clients.account] = clients
         except Exception:  # noqa: BLE001 - an account that cannot be named was a gap of the audit

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 
 import boto3
@@ -9,16 +10,18 @@ import botocore.exceptions
 
 from ..engine import Config
 from .clients import Clients, pages
-from .run import AuditResult, audit
+from .run import AuditResult, NotAudited, audit
 
 SESSION_NAME = "dpguard-audit"
+ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}):role/[\w+=,.@/-]+$")
 
 
 
 
 def run_audit(args: argparse.Namespace, config: Config) -> AuditResult:
     accounts, regions = resolve_accounts(args)
-    return audit(accounts, regions, config=config, concurrency=args.concurrency, progress=progress_bar())
+    return audit(accounts, regions, config=config, concurrency=args.concurrency, progress=progress_bar(),
+                 deadline=args.deadline)
 
 
 def resolve_accounts(args: argparse.Namespace, command: str = "dpguard audit") -> tuple[list[Clients], list[str]]:
@@ -26,6 +29,10 @@ def resolve_accounts(args: argparse.Namespace, command: str = "dpguard audit") -
     and `access-review` (--profile, --endpoint-url, --role-arn, --org, --region, --all-regions)."""
     from ..cli import UsageError
 
+    malformed = [arn for arn in args.role_arn if not ROLE_ARN.match(arn)]
+    if malformed:
+        raise UsageError(f"{command}: --role-arn {malformed[0]!r} is not a role ARN "
+                         "(arn:aws:iam::123456789012:role/NAME)")
     try:
         session = boto3.Session(profile_name=args.profile)
         home = session.region_name or "us-east-1"
@@ -44,11 +51,15 @@ def resolve_accounts(args: argparse.Namespace, command: str = "dpguard audit") -
 
 
 def assumed(base: Clients, region: str, role_arn: str, endpoint_url: str | None, concurrency: int,
-            external_id: str | None = None) -> Clients:
-    """Clients of the account behind `role_arn`, through STS with the caller's credentials."""
+            external_id: str | None = None) -> Clients | NotAudited:
+    """Clients of the account behind `role_arn`, through STS with the caller's credentials; an
+    account whose role cannot be assumed is not audited, and the others still are."""
     extra = {"ExternalId": external_id} if external_id else {}
-    credentials = base("sts", region).assume_role(RoleArn=role_arn, RoleSessionName=SESSION_NAME,
-                                                  **extra)["Credentials"]
+    try:
+        credentials = base("sts", region).assume_role(RoleArn=role_arn, RoleSessionName=SESSION_NAME,
+                                                      **extra)["Credentials"]
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:
+        return NotAudited(role_arn.split(":")[4], f"its role {role_arn} could not be assumed: {e}")
     session = boto3.Session(aws_access_key_id=credentials["AccessKeyId"],
                             aws_secret_access_key=credentials["SecretAccessKey"],
                             aws_session_token=credentials["SessionToken"], region_name=region)

@@ -16,6 +16,9 @@ from ..engine.template import LIVE  # resource Metadata: {"arn", "region", "acco
 from ..engine.values import UNREADABLE
 
 
+GAP = "Live::Audit::Gap"  # a check that could not run: judged by DP-AuditComplete
+
+
 def unreadable(reason: str) -> dict:
     return {UNREADABLE: reason}
 
@@ -38,12 +41,23 @@ class LiveTemplate:
     # physical id -> acknowledgments from the template that deployed the resource
     acknowledgments: dict[str, list] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    # Closed when the audit's deadline passes: a reader still running then writes nothing more.
+    _closed: bool = field(default=False, repr=False)
+
+    def close(self, reason: str | None = None) -> None:
+        """Take no more writes (after recording `reason` as a gap, if given)."""
+        with self._lock:
+            if reason and not self._closed:
+                self.gaps.append(reason)
+            self._closed = True
 
     def add(self, hint: str, rtype: str, properties: dict[str, Any], *, arn: str,
             region: str | None = None) -> str:
         """Add a resource; returns its logical id (unique, derived from `hint`, e.g. a name)."""
         base = re.sub(r"[^A-Za-z0-9]", "", hint.title())[:200] or "Resource"
         with self._lock:
+            if self._closed:
+                return base
             logical_id, n = base, 1
             while logical_id in self.resources:
                 n += 1
@@ -55,23 +69,34 @@ class LiveTemplate:
 
     def gap(self, reason: str) -> None:
         with self._lock:
-            self.gaps.append(reason)
+            if not self._closed:
+                self.gaps.append(reason)
 
     def listed(self, rtype: str) -> None:
         """Every resource of `rtype` in this account and region is in the template (its listing
         was read whole). Rules that look a resource up by name read it as "the account has no
         such resource" only then; otherwise as a fact they cannot know."""
         with self._lock:
-            self.complete.add(rtype)
+            if not self._closed:
+                self.complete.add(rtype)
 
     def acknowledge(self, physical_id: str, entries: list) -> None:
         with self._lock:
-            self.acknowledgments.setdefault(physical_id, []).extend(entries)
+            if not self._closed:
+                self.acknowledgments.setdefault(physical_id, []).extend(entries)
 
     def as_template(self) -> dict:
-        return {"Description": f"live resources of account {self.account} in {self.region}",
-                "Metadata": {LIVE: {"complete": sorted(self.complete)}},
-                "Resources": self.resources}
+        """The resources read, and one `Live::Audit::Gap` per check that could not run (judged by
+        DP-AuditComplete)."""
+        with self._lock:
+            resources = dict(self.resources)
+            for n, reason in enumerate(self.gaps, 1):
+                resources[f"AuditGap{n}"] = {
+                    "Type": GAP, "Properties": {"Reason": reason},
+                    "Metadata": {LIVE: {"arn": f"arn:aws:::{self.account}", "region": self.region,
+                                        "account": self.account}}}
+            return {"Description": f"live resources of account {self.account} in {self.region}",
+                    "Metadata": {LIVE: {"complete": sorted(self.complete)}}, "Resources": resources}
 
 
 def apply_acknowledgments(lives: list[LiveTemplate]) -> None:

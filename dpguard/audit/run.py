@@ -2,7 +2,9 @@
 templates with the catalogue: the same rules, ids and clauses as `dpguard scan`."""
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor, as_completed
+import queue
+import threading
+import time
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
@@ -12,12 +14,11 @@ from ..engine.findings import UNVERIFIABLE, Finding
 from ..engine.template import App
 from .clients import Clients
 from .collectors import GLOBAL, Collector, collectors
-from .live import LIVE, LiveTemplate, apply_acknowledgments
+from .live import GAP, LIVE, LiveTemplate, apply_acknowledgments  # noqa: F401 - GAP for access_review
 
 # Rules whose control is about how a template is written, or that judge an app as a whole: what
 # they ask of a live account is checked by live rules (dpguard/rules/live.py) or not at all.
 TEMPLATE_ONLY = frozenset({"DP-TemplateProcessed", "DP-ResourceReadable", "DP-SecurityAlertPath"})
-GAP = "Live::Audit::Gap"  # a check that could not run: judged by DP-AuditComplete
 
 
 @dataclass
@@ -32,6 +33,14 @@ class AuditFinding(Finding):
 
 
 @dataclass
+class NotAudited:
+    """An account named for the audit that could not be reached (its role could not be assumed)."""
+
+    account: str
+    reason: str
+
+
+@dataclass
 class AuditResult:
     report: Report
     app: App  # the live templates, one per account and region ("global" for IAM and S3)
@@ -42,15 +51,21 @@ class AuditResult:
         return any(f.status == UNVERIFIABLE for f in self.report.findings)
 
 
-def audit(accounts: list[Clients], regions: list[str], *, config: Config | None = None,
+def audit(accounts: list[Clients | NotAudited], regions: list[str], *, config: Config | None = None,
           only: set[str] | None = None, concurrency: int = 8,
-          progress: Callable[[int, int], None] | None = None) -> AuditResult:
-    """Collect every account in every region, then judge. `only` names collectors to run."""
+          progress: Callable[[int, int], None] | None = None, deadline: float | None = None) -> AuditResult:
+    """Collect every account in every region, then judge. `only` names collectors to run. An
+    account that could not be reached, and what is not read within `deadline` seconds, are gaps
+    (DP-AuditComplete, unverifiable): the rest is judged all the same."""
     config = config or Config()
     chosen = [c for c in collectors() if only is None or c.name in only]
     lives: dict[tuple[str, str], LiveTemplate] = {}
     tasks: list[tuple[Clients, Collector, str, LiveTemplate]] = []
     for clients in accounts:
+        if isinstance(clients, NotAudited):
+            live = lives.setdefault((clients.account, GLOBAL), LiveTemplate(clients.account, GLOBAL))
+            live.gap(f"account {clients.account} was not audited: {clients.reason}")
+            continue
         try:
             account = clients.account
         except Exception as e:  # noqa: BLE001 - an account we cannot even name is a gap, not a crash
@@ -62,28 +77,63 @@ def audit(accounts: list[Clients], regions: list[str], *, config: Config | None 
                 where = GLOBAL if c.scope == GLOBAL else region
                 live = lives.setdefault((account, where), LiveTemplate(account, where))
                 tasks.append((clients, c, region, live))
-    done = 0
-    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-        futures = {pool.submit(_collect, *task): task for task in tasks}
-        for future in as_completed(futures):
-            future.result()
-            done += 1
-            if progress:
-                progress(done, len(tasks))
+    for clients, c, region, live in _run_late(tasks, concurrency, deadline, progress):
+        live.close(f"{c.name} in {region} was not read within the audit's deadline of {deadline:g} s")
     apply_acknowledgments(list(lives.values()))
     app = App(trust_parameter_defaults=False)
     for (account, region), live in sorted(lives.items()):
-        for reason in live.gaps:
-            live.add("Gap", GAP, {"Reason": reason}, arn=f"arn:aws:::{account}", region=region)
         app.add(f"aws://{account}/{region}", live.as_template(), f"{account}/{region}", live=True)
     config = Config(**{**asdict(config), "disabled_rules": config.disabled_rules | TEMPLATE_ONLY})
     report = evaluate(app, config)
     report.findings = [_with_location(f, app) for f in report.findings]
     calls: dict[str, int] = {}
     for clients in accounts:
+        if isinstance(clients, NotAudited):
+            continue
         for operation, n in clients.calls.items():
             calls[operation] = calls.get(operation, 0) + n
     return AuditResult(report, app, calls)
+
+
+def _run_late(tasks: list, concurrency: int, deadline: float | None,
+              progress: Callable[[int, int], None] | None) -> list:
+    """Run the collection tasks on `concurrency` daemon threads; return those not finished by the
+    deadline. Daemon threads, because a reader stuck past the deadline must not keep the process
+    from reporting and exiting; its live template is closed, so it writes nothing after that."""
+    pending: queue.Queue = queue.Queue()
+    for task in tasks:
+        pending.put(task)
+    finished: set[int] = set()
+    lock = threading.Condition()
+
+    def worker() -> None:
+        while True:
+            try:
+                task = pending.get_nowait()
+            except queue.Empty:
+                return
+            _collect(*task)
+            with lock:
+                finished.add(id(task))
+                lock.notify_all()
+
+    for _ in range(max(1, min(concurrency, len(tasks)))):
+        threading.Thread(target=worker, daemon=True).start()
+    end = None if deadline is None else time.monotonic() + deadline
+    with lock:
+        while len(finished) < len(tasks):
+            remaining = None if end is None else end - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                break
+            lock.wait(timeout=remaining)
+            if progress:
+                progress(len(finished), len(tasks))
+        while not pending.empty():  # what no reader has started by the deadline is not started
+            try:
+                pending.get_nowait()
+            except queue.Empty:
+                break
+        return [task for task in tasks if id(task) not in finished]
 
 
 def _collect(clients: Clients, c: Collector, region: str, live: LiveTemplate) -> None:
