@@ -299,18 +299,22 @@ def scoping_condition(statement: Statement, keys: frozenset | set = SCOPING_COND
             continue
         for key, value in entries.items():
             values = value if isinstance(value, list) else [value]
-            if isinstance(key, str) and key.lower() in keys \
-                    and any(_narrows(v) for v in values):
+            # a list matches when any one value does: every value must narrow
+            if isinstance(key, str) and key.lower() in keys and values and all(_narrows(v) for v in values):
                 return True
     return False
 
 
 def _narrows(value: Any) -> bool:
     """A condition value that names something: not a bare wildcard nor the whole internet.
-    Intrinsics (an account id by Ref, an ARN by GetAtt) name something."""
+    Intrinsics (an account id by Ref, an ARN by GetAtt) name something; a mapping, a list, a
+    number or a boolean where a name belongs does not."""
     if isinstance(value, str):
         return bool(value.strip("*?")) and value not in ("0.0.0.0/0", "::/0")
-    return value is not None
+    if isinstance(value, dict) and len(value) == 1:
+        key = next(iter(value))
+        return isinstance(key, str) and (key == "Ref" or key.startswith("Fn::"))
+    return isinstance(value, (ResRef, Unknown))
 
 
 def public_statements(r: Resource, path: str) -> Iterator[Outcome]:
