@@ -110,6 +110,10 @@ def test_project_directory_finds_the_assembly_inside(tmp_path):
         for i in range(8)) + "Resources: {}\n", "alias bomb"),
     ("cycle.yaml", "a: &a [*a]\nResources: {}\n", "recursive"),
     ("dup.yaml", "Resources:\n  A: {Type: AWS::S3::Bucket}\n  A: {Type: AWS::SNS::Topic}\n", "duplicate key 'A'"),
+    ("dup.json", '{"Resources": {"A": {"Type": "AWS::S3::Bucket"}, "A": {"Type": "AWS::SNS::Topic"}}}',
+     "duplicate key 'A'"),
+    ("dupprops.template", '{"Resources": {"B": {"Type": "AWS::S3::Bucket", "Properties": {}, '
+                          '"Properties": {"BucketName": "x"}}}}', "duplicate key 'Properties'"),
     ("mapcycle.yaml", "a: &a {x: *a}\nResources: {}\n", "recursive"),
     ("deep.json", "[" * 5000 + "]" * 5000, "nested"),
 ])
@@ -122,6 +126,18 @@ def test_bad_input_is_one_clear_error(tmp_path, name, text, message):
     app, errors = load([str(path)])
     assert len(errors) == 1 and message in errors[0].message, errors
     assert str(path) in str(errors[0]) and "\n" not in str(errors[0])
+
+
+def test_json_template_with_a_duplicate_key_fails_the_scan_with_one_line(tmp_path, capsys):
+    """json.loads keeps the last of two equal keys: a second, compliant `Properties` would hide
+    the first from us while another tool deploys or judges the first. Refused, as YAML is."""
+    from dpguard.cli import main
+
+    path = write(tmp_path, "t.json", '{"Resources": {"B": {"Type": "AWS::SNS::Topic", "Properties": {}, '
+                                     '"Properties": {"KmsMasterKeyId": "alias/aws/sns"}}}}')
+    assert main(["scan", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"dpguard: error: {path}: invalid JSON: duplicate key 'Properties' (a key may appear once in each object)"
 
 
 def test_missing_file_and_directory_of_good_and_bad(tmp_path):

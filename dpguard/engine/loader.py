@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -109,31 +110,101 @@ def _check_shape(data: Any, path: Path) -> None:
     measure(data, 0)
 
 
+_FILE_KINDS = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
+               (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a directory"))
+
+
+def _not_regular(mode: int) -> str | None:
+    """What a file is when it is not a regular file (None when it is one)."""
+    if stat.S_ISREG(mode):
+        return None
+    return next((kind for test, kind in _FILE_KINDS if test(mode)), "not a regular file")
+
+
+def special_file(path: Path) -> str | None:
+    """What `path` (followed through symlinks) is if it exists and is not a regular file, found
+    without opening it: opening a FIFO blocks until a writer comes."""
+    try:
+        kind = _not_regular(os.stat(path).st_mode)
+    except (OSError, ValueError):
+        return None  # missing or unreadable: reading it says so
+    return kind
+
+
+def read_capped(path: Path, limit: int = MAX_FILE_BYTES) -> bytes:
+    """The bytes of a regular file of at most `limit` bytes. The size is counted while reading
+    (st_size is 0 for devices, pipes and /proc files, so it proves nothing), and anything but a
+    regular file is refused before it is read: a symlink to /dev/zero would never end."""
+    kind = special_file(path)
+    if kind == "a directory":
+        raise InputError(path, "is a directory")
+    if kind:
+        raise InputError(path, f"is {kind}, not a regular file: not read")
+    try:
+        # O_NONBLOCK: should the path have become a FIFO since the check above, open returns at once
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        raise InputError(path, "no such file or directory") from None
+    except IsADirectoryError:
+        raise InputError(path, "is a directory") from None
+    except OSError as e:
+        raise InputError(path, f"cannot read: {e.strerror or e}") from None
+    except ValueError as e:  # a NUL byte in the name
+        raise InputError(path, f"cannot read: {e}") from None
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        kind = _not_regular(info.st_mode)
+        if kind:
+            raise InputError(path, f"is {kind}, not a regular file: not read")
+        if info.st_size > limit:  # a quick refusal; a small st_size proves nothing (the loop counts)
+            raise InputError(path, f"file is {info.st_size:,} bytes; the limit is {limit:,}")
+        chunks, total = [], 0
+        try:
+            while total <= limit:
+                chunk = handle.read(min(1 << 20, limit + 1 - total))
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                total += len(chunk)
+        except OSError as e:
+            raise InputError(path, f"cannot read: {e.strerror or e}") from None
+    if total > limit:
+        raise InputError(path, f"file is larger than the limit of {limit:,} bytes")
+    return b"".join(chunks)
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _object_without_duplicates(pairs: list[tuple[str, Any]]) -> dict:
+    """A JSON object whose keys are unique: refused otherwise, as YAML mappings are (see
+    _mapping_without_duplicates), since tools disagree on which definition wins."""
+    result: dict = {}
+    for key, value in pairs:
+        if key in result:
+            raise _DuplicateKey(key)
+        result[key] = value
+    return result
+
+
 def parse_file(path: Path) -> Any:
     """The document in a JSON or YAML file."""
     try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise InputError(path, f"file is {size:,} bytes; the limit is {MAX_FILE_BYTES:,}")
-        text = path.read_bytes().decode("utf-8-sig")
-    except InputError:
-        raise
-    except IsADirectoryError:
-        raise InputError(path, "is a directory") from None
-    except FileNotFoundError:
-        raise InputError(path, "no such file or directory") from None
-    except OSError as e:
-        raise InputError(path, f"cannot read: {e.strerror or e}") from None
+        text = read_capped(path).decode("utf-8-sig")
     except UnicodeDecodeError:
         raise InputError(path, "is not UTF-8 text") from None
     try:
         if path.suffix == ".json" or text.lstrip().startswith("{"):
-            return json.loads(text)
+            return json.loads(text, object_pairs_hook=_object_without_duplicates)
         data = yaml.load(text, Loader=CfnYamlLoader)  # noqa: S506 - a safe loader
         _check_shape(data, path)
         return data
     except json.JSONDecodeError as e:
         raise InputError(path, f"invalid JSON at line {e.lineno} column {e.colno}: {e.msg}") from None
+    except _DuplicateKey as e:
+        raise InputError(path, f"invalid JSON: duplicate key {e.args[0]!r} (a key may appear once in "
+                               "each object)") from None
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         where = f" at line {mark.line + 1} column {mark.column + 1}" if mark else ""
@@ -168,9 +239,30 @@ def looks_like_template(data: Any) -> bool:
 
 # ---------------------------------------------------------------- cloud assemblies
 
-def _assembly_stacks(directory: Path) -> Iterator[tuple[Path, str, dict[str, str]]]:
+def _in_assembly(root: Path, directory: Path, name: str, manifest: Path, what: str) -> Path:
+    """`directory / name`, a file a manifest names, once it is known to stay inside the cloud
+    assembly `root`. A committed or tampered manifest could otherwise make the scan read
+    /etc/passwd, a device or a file of another project (`../../`, an absolute path, a symlink
+    that leads out)."""
+    candidate = directory / name
+    if Path(name).is_absolute():
+        raise InputError(manifest, f"{what} {name!r} is an absolute path: a manifest may only name "
+                                   "files inside its cloud assembly")
+    try:
+        inside = candidate.resolve().is_relative_to(root.resolve())
+    except (OSError, RuntimeError, ValueError):  # a symlink loop, a NUL byte
+        inside = False
+    if not inside:
+        raise InputError(manifest, f"{what} {name!r} leads outside the cloud assembly {root}: refused")
+    return candidate
+
+
+def _assembly_stacks(directory: Path, errors: list[InputError],
+                     root: Path | None = None) -> Iterator[tuple[Path, str, dict[str, str]]]:
     """(template file, stack name, construct path of each logical id) of every stack in an
-    assembly and its nested assemblies (Stages)."""
+    assembly and its nested assemblies (Stages). A stack the manifest names wrongly is an error
+    in `errors`; the other stacks are still given."""
+    root = root or directory
     manifest_path = directory / "manifest.json"
     manifest = parse_file(manifest_path)
     artifacts = manifest.get("artifacts", {}) if isinstance(manifest, dict) else None
@@ -180,27 +272,42 @@ def _assembly_stacks(directory: Path) -> Iterator[tuple[Path, str, dict[str, str
         if not isinstance(artifact, dict):
             continue
         props = artifact.get("properties") if isinstance(artifact.get("properties"), dict) else {}
-        if artifact.get("type") == "aws:cloudformation:stack" and isinstance(props.get("templateFile"), str):
-            name = artifact.get("displayName") or props.get("stackName") or artifact_id
-            yield directory / props["templateFile"], str(name), _construct_paths(directory, artifact)
-        elif artifact.get("type") == "cdk:cloud-assembly" and isinstance(props.get("directoryName"), str):
-            nested = directory / props["directoryName"]
-            if not (nested / "manifest.json").is_file():
-                raise InputError(nested, "nested cloud assembly has no manifest.json")
-            yield from _assembly_stacks(nested)
+        try:
+            if artifact.get("type") == "aws:cloudformation:stack" and isinstance(props.get("templateFile"), str):
+                name = artifact.get("displayName") or props.get("stackName") or artifact_id
+                template_file = _in_assembly(root, directory, props["templateFile"], manifest_path,
+                                             f"artifact {artifact_id}: templateFile")
+                try:
+                    paths = _construct_paths(root, directory, artifact, manifest_path, artifact_id)
+                except InputError as e:  # the template is still judged, with logical ids only
+                    errors.append(e)
+                    paths = {}
+                yield template_file, str(name), paths
+            elif artifact.get("type") == "cdk:cloud-assembly" and isinstance(props.get("directoryName"), str):
+                nested = _in_assembly(root, directory, props["directoryName"], manifest_path,
+                                      f"artifact {artifact_id}: directoryName")
+                if not (nested / "manifest.json").is_file():
+                    raise InputError(nested, "nested cloud assembly has no manifest.json")
+                yield from _assembly_stacks(nested, errors, root)
+        except InputError as e:
+            errors.append(e)
 
 
-def _construct_paths(directory: Path, artifact: dict) -> dict[str, str]:
+def _construct_paths(root: Path, directory: Path, artifact: dict, manifest: Path, artifact_id: str) -> dict[str, str]:
     """Logical id -> construct path, from the artifact's metadata (in the manifest, or in the
     file it names). `cdk synth` also writes the path into each resource's metadata; an app
     synthesized without the CLI does not, and this is then the only place it is found."""
     metadata = artifact.get("metadata")
     extra = artifact.get("additionalMetadataFile")
     if isinstance(extra, str):
-        try:
-            metadata = json.loads((directory / extra).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+        extra_path = _in_assembly(root, directory, extra, manifest, f"artifact {artifact_id}: additionalMetadataFile")
+        if not os.path.lexists(extra_path):
             return {}  # construct paths only make messages clearer; judging goes on without them
+        # A device, a FIFO or a huge file is refused (read_capped): that is no CDK output.
+        try:
+            metadata = json.loads(read_capped(extra_path).decode("utf-8"))
+        except ValueError:
+            return {}
     paths = {}
     for path, entries in metadata.items() if isinstance(metadata, dict) else ():
         for entry in entries if isinstance(entries, list) else ():
@@ -210,38 +317,52 @@ def _construct_paths(directory: Path, artifact: dict) -> dict[str, str]:
     return paths
 
 
-def _load_assembly(app: App, directory: Path, assets: dict[str, Path], only: set[Path] | None = None) -> None:
+def _load_assembly(app: App, directory: Path, assets: dict[str, Path],
+                   only: set[Path] | None = None) -> list[InputError]:
     """Add every stack of the assembly (or `only` those templates), then their nested-stack
     templates, and note where CDK's asset manifests say each uploaded file comes from (to link
-    nested stacks to parents)."""
+    nested stacks to parents). A template that cannot be read is an error returned; the others
+    are still added."""
+    errors: list[InputError] = []
     seen: list[Path] = []
     paths: dict[Path, dict[str, str]] = {}  # folder -> construct paths of its stacks
     added = []
-    for template_file, stack, construct_paths in _assembly_stacks(directory):
+
+    def add(template_file: Path, stack: str):
+        try:
+            added.append(app.add(str(template_file), check_template(parse_file(template_file), template_file), stack))
+        except InputError as e:
+            errors.append(e)
+
+    for template_file, stack, construct_paths in _assembly_stacks(directory, errors):
         if only is not None and template_file.resolve() not in only:
             continue
-        added.append(app.add(str(template_file), check_template(parse_file(template_file), template_file), stack))
+        add(template_file, stack)
         paths.setdefault(template_file.parent, {}).update(construct_paths)
         seen.append(template_file)
-    for folder in {p.parent for p in seen} | ({directory} if only is None else set()):
-        assets.update(_asset_sources(folder))
+    for folder in sorted({p.parent for p in seen} | ({directory} if only is None else set())):
+        try:
+            assets.update(_asset_sources(folder))
+        except InputError as e:
+            errors.append(e)
         for template_file in sorted(folder.glob("*.nested.template.json")):
             if template_file not in seen:
                 seen.append(template_file)
-                added.append(app.add(str(template_file), check_template(parse_file(template_file), template_file),
-                                     template_file.name.replace(".nested.template.json", "")))
+                add(template_file, template_file.name.replace(".nested.template.json", ""))
     for tpl in added:  # nested stacks' resources are listed under their parent stack's metadata
         tpl.construct_paths = paths.get(Path(tpl.path).parent, {})
+    return errors
 
 
 def _asset_sources(folder: Path) -> dict[str, Path]:
     """S3 object key of each file asset -> the file in the assembly, from `*.assets.json`.
-    These manifests only help to link nested stacks: one that cannot be read is passed over."""
+    These manifests only help to link nested stacks: one that is not valid JSON is passed over,
+    but one that is a device, a FIFO or too large is refused (read_capped), as no CDK writes that."""
     sources: dict[str, Path] = {}
-    for manifest in folder.glob("*.assets.json"):
+    for manifest in sorted(folder.glob("*.assets.json")):
         try:
-            files = json.loads(manifest.read_text(encoding="utf-8")).get("files")
-        except (OSError, ValueError, AttributeError):
+            files = json.loads(read_capped(manifest).decode("utf-8")).get("files")
+        except (ValueError, AttributeError):
             continue
         for asset in files.values() if isinstance(files, dict) else ():
             source = asset.get("source") if isinstance(asset, dict) else None
@@ -324,7 +445,9 @@ def load_stack_templates(template_files: list[str], trust_parameter_defaults: bo
     root = Path(os.path.commonpath([str(p.parent) for p in wanted]))
     assets: dict[str, Path] = {}
     if (root / "manifest.json").is_file():
-        _load_assembly(app, root, assets, only=wanted)
+        errors = _load_assembly(app, root, assets, only=wanted)
+        if errors:
+            raise errors[0]
     for path in sorted(wanted - {Path(t.path).resolve() for t in app.templates}):
         app.add(str(path), check_template(parse_file(path), path), _stack_name(path))  # not in a manifest
     _link_nested_stacks(app, assets)
@@ -341,15 +464,14 @@ def _stack_name(path: Path) -> str:
 
 def _load_directory(app: App, directory: Path, assets: dict[str, Path]) -> list[InputError]:
     if (directory / "manifest.json").is_file():
-        _load_assembly(app, directory, assets)
-        return []
+        return _load_assembly(app, directory, assets)
     errors: list[InputError] = []
     for root, dirs, files in os.walk(directory):
         dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS and not d.startswith("."))
         here = Path(root)
         if here != directory and (here / "manifest.json").is_file():
             try:
-                _load_assembly(app, here, assets)
+                errors.extend(_load_assembly(app, here, assets))
             except InputError as e:
                 errors.append(e)
             dirs[:] = []
@@ -358,6 +480,10 @@ def _load_directory(app: App, directory: Path, assets: dict[str, Path]) -> list[
             if not name.endswith(TEMPLATE_SUFFIXES):
                 continue
             path = here / name
+            kind = special_file(path)
+            if kind:  # never opened: a FIFO would block the scan, /dev/zero would never end
+                errors.append(InputError(path, f"is {kind}, not a regular file: skipped"))
+                continue
             try:
                 data = parse_file(path)
             except InputError as e:

@@ -14,6 +14,7 @@ from .incident_cli import aws_parent, print_columns
 
 TABLE_ENV = "DPGUARD_REQUEST_TABLE"
 KEY_ENV = "DPGUARD_SIGNING_KEY"
+CONFIRMATION_MAX_BYTES = 16 * 1024 * 1024  # a confirmation is a few kilobytes
 
 
 def add_parser(commands) -> None:
@@ -64,6 +65,7 @@ def verify_confirmation(args: argparse.Namespace) -> int:
     import botocore.exceptions
 
     from ..cli import UsageError
+    from ..engine.loader import InputError, read_capped
     from .common import ResponseError
     from .confirmation import verify
 
@@ -72,11 +74,14 @@ def verify_confirmation(args: argparse.Namespace) -> int:
     if not key:
         raise UsageError(f"{command}: which key? pass --key-id ARN (the SigningKeyArn output) or set {KEY_ENV}")
     try:
-        signed = json.loads(Path(args.file).read_text(encoding="utf-8"))
-    except OSError as e:
-        raise UsageError(f"{command}: cannot read {args.file}: {e.strerror or e}") from None
+        # capped, and refused unless a regular file: /dev/zero would never end, a FIFO never open
+        signed = json.loads(read_capped(Path(args.file), CONFIRMATION_MAX_BYTES).decode("utf-8"))
+    except InputError as e:
+        raise UsageError(f"{command}: {e}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise UsageError(f"{command}: {args.file} is not JSON ({e})") from None
+    except (ValueError, RecursionError) as e:  # numbers too long, nesting too deep
+        raise UsageError(f"{command}: {args.file} is not a confirmation ({' '.join(str(e).split())})") from None
     try:
         valid = verify(signed, _session(args).client("kms", endpoint_url=args.endpoint_url), key_id=key)
     except ResponseError as e:
