@@ -247,3 +247,23 @@ def test_verify_a_fifo_returns_promptly_with_one_line(tmp_path):
     assert done.returncode == 2
     assert error_lines(done) == ["dpguard data-request verify: confirmation.json: is a FIFO (named pipe), "
                                  "not a regular file: not read"]
+
+
+def test_the_auditor_report_skips_special_files_among_saved_results(tmp_path):
+    folder = tmp_path / "audits"
+    folder.mkdir()
+    write_json(folder / "scan.json", {"Resources": {"Q": {"Type": "AWS::SQS::Queue", "Properties": {}}}})
+    os.mkfifo(folder / "results.json")
+    (folder / "zero.json").symlink_to("/dev/zero")
+    done = dpguard("report", str(folder), "--out", str(tmp_path / "out"), cwd=tmp_path)
+    assert "Traceback" not in done.stderr
+    problems = json.loads((tmp_path / "out" / "dpguard-report.json").read_text())["evidence"]["problems"]
+    assert any("results.json" in p and "FIFO" in p for p in problems)
+    assert any("zero.json" in p and "not a regular file" in p for p in problems)
+
+
+def test_secret_exposed_reads_its_parties_file_capped(tmp_path):
+    done = dpguard("secret-exposed", "arn:aws:secretsmanager:us-east-1:123456789012:secret:x", "--reason",
+                   "pasted into a ticket", "--parties-file", "/dev/zero", "--incident-table", "t",
+                   "--alerts-topic", "arn:aws:sns:us-east-1:123456789012:alerts", cwd=tmp_path)
+    assert done.returncode == 2 and "not a regular file" in done.stderr and "Traceback" not in done.stderr

@@ -19,7 +19,7 @@ from .. import __version__
 from ..engine import Config, evaluate, load
 from ..engine import coverage as type_coverage
 from ..engine.findings import ACK_HOLDS, ACK_UNUSED, ACKNOWLEDGED, UNVERIFIABLE, VIOLATION
-from ..engine.loader import InputError
+from ..engine.loader import InputError, read_capped
 from ..rules import catalogue
 from .nag_clauses import nag_clause
 
@@ -36,7 +36,7 @@ def clause_texts() -> dict[int, dict]:
 
 
 def sha256_of(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    return hashlib.sha256(read_capped(path)).hexdigest()  # capped: a FIFO or /dev/zero never ends
 
 
 def build(paths: list[str], config: Config | None = None, now: dt.datetime | None = None) -> dict:
@@ -123,8 +123,8 @@ def saved_results(directory: Path, evidence: "Evidence") -> list[tuple[Path, dic
         if any((folder / "manifest.json").is_file() for folder in folders):
             continue  # part of a cloud assembly: its templates are read as such
         try:
-            doc = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            doc = json.loads(read_capped(path).decode("utf-8"))
+        except (InputError, ValueError, RecursionError):
             continue  # not a results file; templates among them are the loader's
         if isinstance(doc, dict) and "findings" in doc and "tool" in doc and doc.get("schema") != SCHEMA:
             found.append((path, doc))
@@ -229,15 +229,17 @@ class Evidence:
         self._seen.add(key)
         try:
             self.inputs.append({"path": str(path), "kind": kind, "sha256": sha256_of(path)})
-        except OSError as e:
-            self.problems.append(f"{path}: cannot read: {e.strerror or e}")
+        except InputError as e:
+            self.problems.append(str(e))
 
     def read_json(self, path: Path):
         try:
-            return json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as e:
+            return json.loads(read_capped(path).decode("utf-8"))
+        except InputError as e:
+            self.problems.append(str(e))
+        except (ValueError, RecursionError) as e:
             self.problems.append(f"{path}: cannot read: {e}")
-            return None
+        return None
 
     def find_assemblies(self, directory: Path) -> None:
         """The cloud assemblies in `directory` (itself or a cdk.out inside it): their CDK

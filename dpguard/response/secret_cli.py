@@ -98,10 +98,12 @@ def load_parties(path: str | None) -> tuple[list[dict], dict | None]:
 
     if not path:
         return DEFAULT_PARTIES, None
+    from ..engine.loader import InputError, read_capped
+
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as e:
-        raise UsageError(f"{COMMAND}: cannot read {path}: {e.strerror or e}") from None
+        data = json.loads(read_capped(Path(path), 1 << 20).decode("utf-8"))  # a FIFO or /dev/zero never ends
+    except InputError as e:
+        raise UsageError(f"{COMMAND}: {e}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise UsageError(f"{COMMAND}: {path} is not JSON: {e}") from None
     parties, ack_hours = (data.get("parties"), data.get("ack_hours")) if isinstance(data, dict) else (data, None)
