@@ -140,7 +140,7 @@ def load_config(path: str | None, args: argparse.Namespace):
 def write(text: str, output: str | None) -> None:
     if output:
         try:
-            Path(output).write_text(text, encoding="utf-8")
+            Path(output).write_text(text, encoding="utf-8", errors="replace")  # never half a report
         except OSError as e:
             raise UsageError(f"dpguard: cannot write {output}: {e.strerror or e}") from None
     else:
