@@ -227,6 +227,18 @@ def mutated(draw):
     key = st.sampled_from(names["keys"] or SECTIONS) | st.sampled_from(SECTIONS + INTRINSICS + WEIRD_STRINGS[:30])
     for _ in range(draw(st.integers(1, 4))):
         index = draw(st.integers(0, len(templates) - 1))
+        resources = templates[index].get("Resources") if isinstance(templates[index], dict) else None
+        if isinstance(resources, dict) and resources and draw(st.integers(0, 4)) == 0:
+            # The strings that reach every output: a logical id, a construct path.
+            lid = draw(st.sampled_from(sorted(resources, key=str)))
+            weird = draw(st.sampled_from(WEIRD_STRINGS))
+            if draw(st.booleans()):
+                resources[f"{lid}{weird}" if draw(st.booleans()) else weird] = resources.pop(lid)
+            elif isinstance(resources[lid], dict):
+                metadata = resources[lid].setdefault("Metadata", {})
+                if isinstance(metadata, dict):
+                    metadata["aws:cdk:path"] = f"Stack/{lid}{weird}/Resource"
+            continue
         paths = list(_paths(templates[index]))
         # Mostly inside a resource (Resources/Id/...): a broken root is only an InputError.
         inner = [p for p in paths if len(p) >= 2] if draw(st.integers(0, 29)) else paths
