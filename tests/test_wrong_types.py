@@ -61,3 +61,17 @@ def test_wrong_type_is_a_finding_that_says_so(tmp_path, capsys, rule_id, resourc
                 if f["rule_id"] == rule_id and f["logical_id"] == "Subject"]
     assert code == 1
     assert [(f["status"], words in f["message"]) for f in findings] == [(status, True)], findings
+
+
+@pytest.mark.parametrize("rule_id,resource", [
+    ("DP-SecretNoLiteralValue", {"Type": "AWS::SecretsManager::Secret", "Properties": {"SecretString": {"Ref": {}}}}),
+    ("DP-DbNoLiteralPassword", {"Type": "AWS::DMS::Endpoint",
+                                "Properties": {"MicrosoftSqlServerSettings": {"Password": {"Ref": {}}}}}),
+])
+def test_a_ref_that_is_not_a_name_is_unverifiable_not_a_rule_error(tmp_path, capsys, rule_id, resource):
+    # found by tests/test_fuzz.py: the rule raised TypeError (unhashable dict) on it
+    template = tmp_path / "t.json"
+    template.write_text(json.dumps({"Resources": {"R": resource}}))
+    main(["scan", str(template), "--format", "json"])
+    [finding] = [f for f in json.loads(capsys.readouterr().out)["findings"] if f["rule_id"] == rule_id]
+    assert finding["status"] == "unverifiable" and "rule error" not in finding["message"]

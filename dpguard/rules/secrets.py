@@ -87,7 +87,8 @@ def secret_sources(node: Any, tpl: Any, depth: int = 0) -> list[tuple[str, str]]
             out.append(("absent", ""))
         elif isinstance(variant, Unknown):
             out.append(("unknown", variant.reason))
-        elif isinstance(variant, dict) and list(variant) == ["Ref"] and variant["Ref"] in tpl.parameters:
+        elif isinstance(variant, dict) and list(variant) == ["Ref"] and isinstance(variant["Ref"], str) \
+                and variant["Ref"] in tpl.parameters:
             out.extend(_parameter_source(variant["Ref"], tpl, depth))
         else:
             for value in alternatives(variant, tpl):
