@@ -13,7 +13,7 @@ import pytest
 from dpguard.cli import main
 from dpguard.engine.evaluate import Report
 from dpguard.engine.findings import Acknowledgment, Finding
-from dpguard.output import render_scan, report_csv, report_markdown
+from dpguard.output import render_scan, report_csv
 from dpguard.output.text import markdown_code, printable, spreadsheet_cell
 
 # a JSON template can spell all of these; json.loads gives Python the lone surrogate as is

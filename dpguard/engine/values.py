@@ -91,6 +91,26 @@ PSEUDO_VALUES = {"AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com"}
 PSEUDO_TOKENS = {"AWS::AccountId", "AWS::Region", "AWS::StackName", "AWS::StackId",
                  "AWS::NotificationARNs"}
 TOKEN_RE = re.compile(r"⟨[^⟩]*⟩")
+_TOKEN_NAME = re.compile(r"⟨(?:\d+:)?([^⟩]*)⟩")
+
+
+def as_written(text: str) -> str:
+    """A resolved string as the user wrote it, for messages: tokens of pseudo parameters and
+    resources back in Fn::Sub form (${AWS::AccountId}, ${Role.Arn})."""
+    return _TOKEN_NAME.sub(r"${\1}", text) if "⟨" in text else text
+
+
+def described(value: Any) -> str:
+    """What a value of the wrong type is, for messages ("a list", "null", "'oops'")."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return f"the number {value}"
+    if isinstance(value, str):
+        return repr(as_written(value)[:60])
+    return {list: "a list", dict: "a mapping"}.get(type(value), type(value).__name__)
 
 
 def is_literal(value: Any) -> bool:

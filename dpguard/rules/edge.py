@@ -8,7 +8,7 @@ from typing import Any, Iterator
 
 from ..engine.checks import nested_values, require, resource_targets
 from ..engine.findings import Outcome, unverifiable, violation
-from ..engine.values import ABSENT, Unknown, alternatives, as_bool, as_text, is_literal
+from ..engine.values import ABSENT, Unknown, alternatives, as_bool, as_text, described, is_literal
 from . import rule
 
 LISTENER = "AWS::ElasticLoadBalancingV2::Listener"
@@ -31,19 +31,6 @@ ENCRYPTED_LISTENER_PROTOCOLS = ("HTTPS", "TLS", "QUIC")
 def upper(value: Any) -> str:
     text = as_text(value)
     return text.upper() if text is not None else ""
-
-
-def kind(value: Any) -> str:
-    """What a value of the wrong type is, for messages."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return f"the number {value}"
-    if isinstance(value, str):
-        return repr(value[:60])
-    return {list: "a list", dict: "a mapping"}.get(type(value), type(value).__name__)
 
 
 def label(node: Any, tpl, key: str, default: str = "") -> str:
@@ -403,7 +390,7 @@ def cloudfront_min_tls(r, t):
                                           "no MinimumProtocolVersion: CloudFront then accepts TLS 1.0"))
             elif not isinstance(version, str):
                 outcomes.append(violation(f"{path}/MinimumProtocolVersion",
-                                          f"MinimumProtocolVersion is {kind(version)}, not a security policy "
+                                          f"MinimumProtocolVersion is {described(version)}, not a security policy "
                                           f"name: set TLSv1.2_2021 or later"))
             elif not cloudfront_min_tls_ok(version):
                 outcomes.append(violation(f"{path}/MinimumProtocolVersion",
@@ -436,7 +423,7 @@ def _origin_protocol_outcomes(config: Any, tpl, path: str, what: str) -> Iterato
                             f"no OriginSSLProtocols for {what}: set [TLSv1.2] so that older versions are never used")
         elif not isinstance(protocols, list) or not protocols:
             yield violation(f"{path}/OriginSSLProtocols",
-                            f"OriginSSLProtocols for {what} is {kind(protocols)}, not a list of TLS versions: "
+                            f"OriginSSLProtocols for {what} is {described(protocols)}, not a list of TLS versions: "
                             f"set [TLSv1.2] so that older versions are never used")
         else:
             values = [v for item in protocols for v in alternatives(item, tpl) if v is not ABSENT]
@@ -448,7 +435,7 @@ def _origin_protocol_outcomes(config: Any, tpl, path: str, what: str) -> Iterato
                                 f"CloudFront may use {', '.join(old)} with {what}; allow TLSv1.2 only")
             elif wrong:
                 yield violation(f"{path}/OriginSSLProtocols",
-                                f"OriginSSLProtocols for {what} holds {kind(wrong[0])}, not a TLS version "
+                                f"OriginSSLProtocols for {what} holds {described(wrong[0])}, not a TLS version "
                                 f"name: set [TLSv1.2]")
             elif not values:
                 yield violation(f"{path}/OriginSSLProtocols",
@@ -548,7 +535,7 @@ def transfer_not_public(r, t):
         if isinstance(endpoint, Unknown):
             yield unverifiable(path, f"the server's endpoint type cannot be verified: {endpoint.reason}")
         elif upper(endpoint) not in PRIVATE_TRANSFER_ENDPOINTS:
-            shown = "not set, so PUBLIC" if endpoint is ABSENT else as_text(endpoint) or kind(endpoint)
+            shown = "not set, so PUBLIC" if endpoint is ABSENT else as_text(endpoint) or described(endpoint)
             yield violation(path, f"the server has a public endpoint that any address can reach (EndpointType "
                                   f"{shown}); use EndpointType VPC with security groups")
 
@@ -625,7 +612,7 @@ def transfer_security_policy(r, t):
                                   f"which allows SHA-1 key exchange and MACs; set TransferSecurityPolicy-2024-01 "
                                   f"or later")
         elif not isinstance(name, str):
-            yield violation(path, f"SecurityPolicyName is {kind(name)}, not a policy name: set "
+            yield violation(path, f"SecurityPolicyName is {described(name)}, not a policy name: set "
                                   f"TransferSecurityPolicy-2024-01 or later")
         elif (as_text(name) or "").strip() in WEAK_TRANSFER_POLICIES:
             yield violation(path, f"{as_text(name)} allows SHA-1 key exchange and MACs; set "

@@ -17,7 +17,7 @@ from typing import Any, Iterable, Iterator
 from ..engine.checks import (Statement, action_matches, is_public_principal, policy_statements,
                              public_statements, scoping_condition)
 from ..engine.findings import Outcome, unverifiable, violation
-from ..engine.values import ABSENT, ResRef, TOKEN_RE, Unknown, alternatives, as_bool
+from ..engine.values import ABSENT, ResRef, TOKEN_RE, Unknown, alternatives, as_bool, as_written
 from . import rule
 
 # Where identity policies live, per resource type.
@@ -247,15 +247,6 @@ def wildcard_resource(s: Statement) -> bool | Unknown:
     return unknown or False
 
 
-_SHOWN_TOKEN = re.compile(r"⟨(?:\d+:)?([^⟩]*)⟩")
-
-
-def shown(text: str) -> str:
-    """A resolved string as the user wrote it: tokens of pseudo parameters and resources back in
-    Fn::Sub form (${AWS::AccountId}, ${Role.Arn})."""
-    return _SHOWN_TOKEN.sub(r"${\1}", text) if "⟨" in text else text
-
-
 def granted_actions(s: Statement) -> list:
     """The statement's actions (str or Unknown); ResRefs are not actions and are ignored."""
     return [a for a in s.actions or () if isinstance(a, (str, Unknown))]
@@ -468,8 +459,8 @@ def principal_account(value: Any) -> str | Unknown | None:
     if _ACCOUNT_ID.fullmatch(account):
         return account
     if TOKEN_RE.fullmatch(account):
-        return Unknown(f"the account of principal {shown(value)} is known only at deploy time")
-    return Unknown(f"{shown(value)} is neither an account id nor a principal ARN")
+        return Unknown(f"the account of principal {as_written(value)} is known only at deploy time")
+    return Unknown(f"{as_written(value)} is neither an account id nor a principal ARN")
 
 
 def cross_account_guard(s: Statement) -> bool | Unknown:
@@ -695,7 +686,7 @@ def resource_policy_no_wildcard_principal(r, t):
                 yield from judge(s, value, f"{s.path}/Principal", "a principal cannot be known")
             elif is_public_principal((kind, value)) and not scoped(s, r.type):
                 yield from judge(s, True, f"{s.path}/Principal",
-                                 f"allows any principal ({shown(value)!r}) without a condition that limits who can use it")
+                                 f"allows any principal ({as_written(value)!r}) without a condition that limits who can use it")
                 break
 
 

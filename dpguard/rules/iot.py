@@ -7,10 +7,9 @@ allows. A device should connect as itself and use its own topics: AWS IoT's poli
 from __future__ import annotations
 
 from ..engine.checks import action_matches
-from ..engine.values import Unknown
+from ..engine.values import Unknown, as_written
 from . import rule
-from .iam import (allow_statements, granted_actions, is_full_wildcard_resource, is_wildcard_action, judge,
-                  shown)
+from .iam import allow_statements, granted_actions, is_full_wildcard_resource, is_wildcard_action, judge
 
 # The MQTT data-plane actions, and what their resource names.
 DATA_PLANE = {"iot:Connect": "client id", "iot:Publish": "topic", "iot:Receive": "topic",
@@ -77,5 +76,5 @@ def _statement_outcomes(s):
         yield from judge(s, everywhere, f"{s.path}/Resource", f"{action} may be allowed on every {what}")
     else:
         yield from judge(s, True, f"{s.path}/Resource",
-                         f"{action} is allowed on every {what} ({shown(everywhere)!r}): scope the resource to the "
+                         f"{action} is allowed on every {what} ({as_written(everywhere)!r}): scope the resource to the "
                          "device with a policy variable such as ${iot:Connection.Thing.ThingName}")

@@ -5,7 +5,7 @@ from typing import Any
 
 from ..engine.checks import public_statements, require_true
 from ..engine.findings import unverifiable
-from ..engine.values import ABSENT, Unknown
+from ..engine.values import ABSENT, Unknown, described
 from . import rule
 
 SYMMETRIC = "SYMMETRIC_DEFAULT"
@@ -19,8 +19,7 @@ def _enum(value: Any, prop: str) -> Any:
     the type is wrong, so that it never decides that a rule does not apply."""
     if value is ABSENT or isinstance(value, (str, Unknown)):
         return value
-    shown = "null" if value is None else {list: "a list", dict: "a mapping"}.get(type(value), type(value).__name__)
-    return Unknown(f"{prop} is {shown}, not a string")
+    return Unknown(f"{prop} is {described(value)}, not a string")
 
 
 @rule("DP-KmsKeyRotation", clause=7, severity="error", types=["AWS::KMS::Key"],

@@ -5,11 +5,12 @@ from __future__ import annotations
 import re
 from typing import Any, Iterator
 
-from ..engine.checks import (entry_values, follow, is_set, leaves, require, require_true,
+from ..engine.checks import (entry_values, follow, is_set, leaves, require_true,
                              resource_targets)
 from ..engine.findings import Outcome, unverifiable, violation
 from ..engine.template import Resource
-from ..engine.values import _SUB_VAR, ABSENT, ResRef, Unknown, as_bool, as_int, as_text, is_literal
+from ..engine.values import (_SUB_VAR, ABSENT, ResRef, Unknown, as_bool, as_int, as_text, as_written,
+                             described, is_literal)
 from . import rule
 from .governance import DATA_STORES
 from .live import listed_completely
@@ -33,19 +34,6 @@ TOPIC = "AWS::SNS::Topic"
 FUNCTION = "AWS::Lambda::Function"
 
 
-def kind(value: Any) -> str:
-    """What a value is, for messages about a property of the wrong type."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return f"the number {value}"
-    if isinstance(value, str):
-        return repr(_TOKEN.sub(r"${\1}", value)[:60])
-    return {list: "a list", dict: "a mapping"}.get(type(value), type(value).__name__)
-
-
 def is_text(value: Any) -> bool:
     """A name or ARN as a template writes it: a non-empty string (tokens allowed) or a Ref/GetAtt."""
     return isinstance(value, ResRef) or (isinstance(value, str) and value != "")
@@ -62,7 +50,7 @@ def require_text(r: Resource, path: str, missing: str, what: str) -> Iterator[Ou
             yield violation(prop_path, missing)
         elif not is_text(value):
             effect = re.sub(r" \(no [^)]*\)$", "", missing)  # "(no KmsKeyId)" would read as absent
-            yield violation(prop_path, f"{prop} is {kind(value)}, not {what}: {effect}")
+            yield violation(prop_path, f"{prop} is {described(value)}, not {what}: {effect}")
 
 
 # ---------------------------------------------------------------- CloudWatch Logs
@@ -92,14 +80,13 @@ def log_group_retention(r, t):
         elif not is_set(days):
             yield violation(path, "the log group keeps events forever; set RetentionInDays")
         elif as_int(days) is None or as_int(days) < 1:
-            yield violation(path, f"RetentionInDays is {kind(days)}, not a number of days: the log group "
+            yield violation(path, f"RetentionInDays is {described(days)}, not a number of days: the log group "
                                   f"may keep events forever; set a number of days such as 365")
 
 
 # ---------------------------------------------------------------- Lambda's own log groups
 
 LAMBDA_LOGS = "/aws/lambda/"  # where a function logs unless LoggingConfig.LogGroup says otherwise
-_TOKEN = re.compile(r"⟨(?:\d+:)?([^⟩]*)⟩")
 
 
 @rule("DP-LambdaLogGroup", clause=9, severity="error", types=[FUNCTION],
@@ -127,7 +114,7 @@ def lambda_log_group(r, t):
         elif not is_set(group):
             yield from _default_log_group(r, path)
         elif not is_text(group):
-            yield violation(path, f"LoggingConfig.LogGroup is {kind(group)}, not a log group name, so "
+            yield violation(path, f"LoggingConfig.LogGroup is {described(group)}, not a log group name, so "
                                   f"CloudFormation cannot deploy it as written; name the log group (Ref "
                                   f"to an AWS::Logs::LogGroup)")
 
@@ -147,7 +134,7 @@ def _default_log_group(fn: Resource, path: str) -> Iterator[Outcome]:
         found = _creates(fn, wanted, same, probe)
         if found is True:
             continue
-        shown = _TOKEN.sub(r"${\1}", LAMBDA_LOGS + text) if text is not None else \
+        shown = as_written(LAMBDA_LOGS + text) if text is not None else \
             LAMBDA_LOGS + ("<generated function name>" if name is ABSENT else "<function name>")
         if isinstance(name, Unknown) and found is False:
             found = Unknown(f"the function's name is known only at deploy time ({name.reason})")

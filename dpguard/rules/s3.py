@@ -4,7 +4,7 @@ from __future__ import annotations
 from ..engine.checks import (leaves, literal_name, name_form, nested_values, policy_statements, public_statements,
                              require, scoping_condition, tls_policy_outcomes)
 from ..engine.findings import unverifiable, violation
-from ..engine.values import ABSENT, Unknown, as_bool, as_int
+from ..engine.values import ABSENT, Unknown, as_bool, as_int, described
 from . import rule
 
 BUCKET = "AWS::S3::Bucket"
@@ -22,15 +22,6 @@ def bucket_arn_forms(bucket) -> list[str]:
     if name:
         forms.append(f"arn:aws:s3:::{name}")
     return forms
-
-
-def _kind(value) -> str:
-    """What a value of the wrong type is, for messages."""
-    if value is None:
-        return "null"
-    if isinstance(value, (str, int, float)) and not isinstance(value, bool):
-        return repr(value)
-    return {list: "a list", dict: "a mapping", bool: "a boolean"}.get(type(value), type(value).__name__)
 
 
 @rule("DP-S3BlockPublicAccess", clause=1, severity="error", types=[BUCKET],
@@ -80,7 +71,7 @@ def s3_no_public_acl(r, t):
         elif acl is ABSENT:
             continue
         elif not isinstance(acl, str):
-            yield violation(path, f"AccessControl is {_kind(acl)}, not a canned ACL name, so it may grant "
+            yield violation(path, f"AccessControl is {described(acl)}, not a canned ACL name, so it may grant "
                                   f"public access; remove it or use Private")
         elif acl in public:
             yield violation(path, "the canned ACL grants public access")
@@ -144,7 +135,7 @@ def s3_website_hosting(r, t):
 def s3_noncurrent_expiry(r, t):
     for _, status in r.values("VersioningConfiguration.Status"):
         if not (isinstance(status, (str, Unknown)) or status is ABSENT):
-            status = Unknown(f"Status is {_kind(status)}, not Enabled or Suspended")
+            status = Unknown(f"Status is {described(status)}, not Enabled or Suspended")
         if isinstance(status, Unknown):
             yield unverifiable("Properties/VersioningConfiguration/Status",
                                f"cannot tell whether versioning is on: {status.reason}")
@@ -186,7 +177,7 @@ def _expires_all_noncurrent(item, tpl) -> bool | str | Unknown:
         number = as_int(value)
         if number is not None and number >= 1:
             return True
-        return f"{key} is {_kind(value)}, not a number of days"
+        return f"{key} is {described(value)}, not a number of days"
 
     facts = [known(s, s in ("Enabled", ABSENT)) for s in nested_values(item, tpl, "Status")]
     for key in _RULE_FILTERS:
