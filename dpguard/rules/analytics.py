@@ -222,15 +222,9 @@ def sagemaker_kms(r, t):
       remediation="sagemaker.CfnNotebookInstance(self, 'Notebook', ..., direct_internet_access='Disabled',\n"
                   "    subnet_id=subnet.subnet_id, security_group_ids=[sg.security_group_id])")
 def sagemaker_notebook_no_internet(r, t):
-    for path, value in leaves(r, "DirectInternetAccess"):
-        if isinstance(value, Unknown):
-            yield unverifiable(path, f"cannot verify that direct internet access is off: {value.reason}")
-        elif value is ABSENT:
-            yield violation(path, "DirectInternetAccess is not set and defaults to Enabled; set it to Disabled "
-                                  "with a SubnetId")
-        elif value != "Disabled":
-            yield violation(path, f"DirectInternetAccess is {value!r}: the notebook reaches the internet "
-                                  f"outside the VPC")
+    yield from _must_be(r, "DirectInternetAccess", "Disabled", "direct internet access is off",
+                        "DirectInternetAccess is not set and defaults to Enabled; set it to Disabled with a SubnetId",
+                        "the notebook reaches the internet outside the VPC")
 
 
 @rule("DP-SageMakerNotebookNoRoot", clause=8, severity="error", types=[NOTEBOOK],
@@ -241,13 +235,20 @@ def sagemaker_notebook_no_internet(r, t):
                 "still run as root when RootAccess is Disabled.",
       remediation="sagemaker.CfnNotebookInstance(self, 'Notebook', ..., root_access='Disabled')")
 def sagemaker_notebook_no_root(r, t):
-    for path, value in leaves(r, "RootAccess"):
+    yield from _must_be(r, "RootAccess", "Disabled", "root access is off",
+                        "RootAccess is not set and defaults to Enabled; set it to Disabled",
+                        "notebook users can become root")
+
+
+def _must_be(r, prop: str, wanted: str, what: str, when_absent: str, when_other: str) -> Iterator[Outcome]:
+    """`prop` must be `wanted`; AWS's default is not, so absence fails with its own message."""
+    for path, value in leaves(r, prop):
         if isinstance(value, Unknown):
-            yield unverifiable(path, f"cannot verify that root access is off: {value.reason}")
+            yield unverifiable(path, f"cannot verify that {what}: {value.reason}")
         elif value is ABSENT:
-            yield violation(path, "RootAccess is not set and defaults to Enabled; set it to Disabled")
-        elif value != "Disabled":
-            yield violation(path, f"RootAccess is {value!r}: notebook users can become root")
+            yield violation(path, when_absent)
+        elif value != wanted:
+            yield violation(path, f"{prop} is {value!r}: {when_other}")
 
 
 # Instance families whose storage is local NVMe (instance store), encrypted by the instance's
@@ -322,15 +323,9 @@ def sagemaker_endpoint_kms(r, t):
       remediation="sagemaker.CfnDomain(self, 'Studio', ..., app_network_access_type='VpcOnly', "
                   "vpc_id=vpc.vpc_id, subnet_ids=[...])")
 def sagemaker_domain_vpc_only(r, t):
-    for path, value in leaves(r, "AppNetworkAccessType"):
-        if isinstance(value, Unknown):
-            yield unverifiable(path, f"cannot verify that the domain is VPC only: {value.reason}")
-        elif value is ABSENT:
-            yield violation(path, "AppNetworkAccessType is not set and defaults to PublicInternetOnly; set it "
-                                  "to VpcOnly")
-        elif value != "VpcOnly":
-            yield violation(path, f"AppNetworkAccessType is {value!r}: Studio apps reach the internet outside "
-                                  f"the VPC")
+    yield from _must_be(r, "AppNetworkAccessType", "VpcOnly", "the domain is VPC only",
+                        "AppNetworkAccessType is not set and defaults to PublicInternetOnly; set it to VpcOnly",
+                        "Studio apps reach the internet outside the VPC")
 
 
 # ---------------------------------------------------------------- Glue
