@@ -780,19 +780,8 @@ def _audit_enabled_outcomes(r, kind: str) -> Iterator[Outcome]:
     server_audit_logging=1 in the cluster parameter group, RDS for MySQL and MariaDB need the
     MARIADB_AUDIT_PLUGIN option. Without that the exported log stays empty."""
     if kind in ("aurora-mysql", "aurora"):
-        for path, group in _groups(r, "DBClusterParameterGroupName", RDS_CLUSTER_PARAMS, "default.",
-                                   "cannot verify that audit logging is on"):
-            if isinstance(group, Outcome):
-                yield group
-                continue
-            settings = mapping_parameter(group, "server_audit_logging") if group else [(path, ABSENT)]
-            for _, setting in settings:
-                if isinstance(setting, Unknown):
-                    yield unverifiable(path, f"cannot verify server_audit_logging: {setting.reason}")
-                elif as_int(setting) != 1:
-                    where = f"cluster parameter group {group.logical_id}" if group else "the default cluster parameter group"
-                    yield violation(path, f"{where} does not turn server_audit_logging on (it is 0 by default), so "
-                                          "the exported audit log stays empty; set server_audit_logging=1")
+        yield from _cluster_parameter_outcomes(r, RDS_CLUSTER_PARAMS, "server_audit_logging", lambda v: as_int(v) == 1,
+                                               "1", "the exported audit log stays empty")
     elif kind in ("mysql", "mariadb") and r.type == RDS_INSTANCE:
         for path, group in _groups(r, "OptionGroupName", RDS_OPTIONS, "default:", "cannot verify the audit plugin"):
             if isinstance(group, Outcome):
@@ -964,17 +953,10 @@ def _cluster_parameter_outcomes(r, group_type: str, name: str, ok: Callable[[Any
                                 wanted: str, effect: str) -> Iterator[Outcome]:
     """The cluster parameter group (default when none is named) must set `name` so that `ok`
     holds; default groups leave it at its off default."""
-    for path, value in leaves(r, "DBClusterParameterGroupName"):
-        if isinstance(value, Unknown):
-            yield unverifiable(path, f"cannot verify {name}: {value.reason}")
+    for path, group in _groups(r, "DBClusterParameterGroupName", group_type, "default.", f"cannot verify {name}"):
+        if isinstance(group, Outcome):
+            yield group
             continue
-        group = None
-        if value is not ABSENT and not (isinstance(value, str) and value.startswith("default.")):
-            group = follow(r, value, group_type)
-            if group is None:
-                yield unverifiable(path, f"cannot verify {name}: the cluster parameter group is not in "
-                                         "the scanned templates")
-                continue
         where = f"cluster parameter group {group.logical_id}" if group else "the default cluster parameter group"
         for _, setting in (mapping_parameter(group, name) if group else [(path, ABSENT)]):
             if isinstance(setting, Unknown):
