@@ -7,6 +7,7 @@ from typing import Callable
 from ..engine.evaluate import Report
 
 SCAN_FORMATS = ("table", "json", "sarif", "junit", "csv", "markdown")
+AUDIT_FORMATS = SCAN_FORMATS + ("asff",)  # ASFF needs the live findings' ARNs, accounts and regions
 RULE_FORMATS = ("table", "json", "markdown")
 
 
@@ -18,6 +19,7 @@ def render_scan(report: Report, fmt: str, *, color: bool = False, errors: list |
         "csv": lambda: _module("csv_format").render(report),
         "markdown": lambda: _module("markdown").render(report, errors or []),
         "table": lambda: _module("table").render(report, color=color),
+        "asff": lambda: _module("asff").render(report),
     }
     return writers[fmt]()
 
