@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from dpguard.engine import Config, evaluate, load  # noqa: E402
+from dpguard.rules import catalogue  # noqa: E402
 
 CHECKOV_PIN = "checkov==3.3.30"
 
@@ -143,7 +144,7 @@ def main() -> None:
             start = time.perf_counter()
             app, errors = load([str(assembly)])
             loaded = time.perf_counter()
-            report = evaluate(app, Config())
+            report = evaluate(app, Config(), catalogue())
             done = time.perf_counter()
             load_times.append(loaded - start)
             rule_times.append(done - loaded)

@@ -7,17 +7,7 @@ import sys
 from pathlib import Path
 
 from . import __version__
-
-EXIT_CLEAN, EXIT_VIOLATIONS, EXIT_USAGE, EXIT_INCOMPLETE = 0, 1, 2, 3
-
-
-class UsageError(Exception):
-    pass
-
-
-class Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit 2, as for bad input
-        raise UsageError(f"{self.prog}: {message} (see --help)")
+from .cli_common import EXIT_CLEAN, EXIT_INCOMPLETE, EXIT_USAGE, EXIT_VIOLATIONS, Parser, UsageError, write
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -137,16 +127,6 @@ def load_config(path: str | None, args: argparse.Namespace):
     return Config.from_settings(settings, path or "--config")
 
 
-def write(text: str, output: str | None) -> None:
-    if output:
-        try:
-            Path(output).write_text(text, encoding="utf-8", errors="replace")  # never half a report
-        except OSError as e:
-            raise UsageError(f"dpguard: cannot write {output}: {e.strerror or e}") from None
-    else:
-        sys.stdout.write(text)
-
-
 def scan(args: argparse.Namespace) -> int:
     from .engine import evaluate, load
     from .output import render_scan
@@ -162,7 +142,7 @@ def scan(args: argparse.Namespace) -> int:
         print(f"dpguard: error: {e}", file=sys.stderr)
     if not app.templates and not errors:
         raise UsageError(f"dpguard scan: no CloudFormation templates found in {' '.join(args.paths)}")
-    report = evaluate(app, config)
+    report = evaluate(app, config, catalogue())
     color = not args.output and args.format == "table" and sys.stdout.isatty() and "NO_COLOR" not in os.environ
     write(render_scan(report, args.format, color=color, errors=errors), args.output)
     if errors:
@@ -267,7 +247,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    # `python -m dpguard.cli`: run the imported module's main, whose UsageError is the one that
-    # the subcommands raise (this file is also loaded as __main__, with a class of its own).
-    from dpguard.cli import main as package_main
-    sys.exit(package_main())
+    sys.exit(main())

@@ -22,6 +22,7 @@ from constructs import IConstruct
 from .engine import Config, evaluate
 from .engine.findings import Finding
 from .engine.loader import load, load_stack_templates
+from .rules import catalogue
 
 
 def policy_findings(scope: IConstruct, **settings) -> list[Finding]:
@@ -40,7 +41,7 @@ def _policy_findings(stage: cdk.Stage, stack: cdk.Stack | None, settings: dict) 
         app, errors = load([stage.outdir], trust_parameter_defaults=config.trust_parameter_defaults)
         if errors:
             raise AssertionError(f"cannot read the synthesized assembly: {errors[0]}")
-    return evaluate(app, config).failing()
+    return evaluate(app, config, catalogue()).failing()
 
 
 def other_plugin_violations(scope: IConstruct) -> list[str]:

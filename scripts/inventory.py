@@ -146,7 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.uncovered:
         sys.path.insert(0, str(ROOT))
         from dpguard.inventory import exemptions, judged_types, resource_types
-        judged, exempt = judged_types(), exemptions()
+        from dpguard.rules import catalogue
+        judged, exempt = judged_types(catalogue()), exemptions()
         for rtype, topics in sorted(resource_types().items()):
             if topics and rtype not in judged and rtype not in exempt:
                 print(f"{rtype}\t{','.join(topics)}")

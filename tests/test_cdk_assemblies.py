@@ -6,12 +6,13 @@ from __future__ import annotations
 from collections import Counter
 
 from dpguard.engine import Config, evaluate, load
+from dpguard.rules import catalogue
 
 
 def judge(root, name):
     app, errors = load([str(root / "tests" / "data" / "cdk" / name)])
     assert errors == []
-    return app, evaluate(app, Config())
+    return app, evaluate(app, Config(), catalogue())
 
 
 def test_secure_app_passes_but_for_what_cannot_be_seen(root):

@@ -62,7 +62,7 @@ def test_a_crashing_rule_is_reported_unverifiable_not_swallowed():
 def test_malformed_resources_are_findings_and_skip_other_rules():
     template = {"Resources": {"NoType": {"Properties": {}}, "BadProps": {"Type": "AWS::S3::Bucket", "Properties": "x"},
                               "NotAMapping": ["x"]}}
-    report = evaluate(make_app(template), Config())
+    report = evaluate(make_app(template), Config(), catalogue())
     assert {(f.logical_id, f.rule_id) for f in report.findings} == {
         ("NoType", "DP-ResourceReadable"), ("BadProps", "DP-ResourceReadable"), ("NotAMapping", "DP-ResourceReadable")}
     assert all(f.clause == 10 and f.fails for f in report.findings)
@@ -78,7 +78,7 @@ def test_counts_per_rule_and_template():
 
 
 def test_disabled_rules_and_warning_downgrade():
-    report = evaluate(make_app(bucket()), Config(disabled_rules=frozenset({"DP-S3Encryption"})))
+    report = evaluate(make_app(bucket()), Config(disabled_rules=frozenset({"DP-S3Encryption"})), catalogue())
     assert "DP-S3Encryption" not in {f.rule_id for f in report.findings}
     template = {"Parameters": {"A": {"Type": "String"}}, "Resources": {"Data": {"Type": "AWS::S3::Bucket", "Properties": {
         "BucketEncryption": {"ServerSideEncryptionConfiguration": [

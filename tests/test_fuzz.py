@@ -49,6 +49,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dpguard.engine import Config, evaluate, load
+from dpguard.rules import catalogue
 from dpguard.engine.loader import CfnYamlLoader
 from dpguard.output import SCAN_FORMATS, render_scan
 
@@ -324,7 +325,7 @@ def scan(seed: Seed, templates: list, layout: str) -> None:
         signal.setitimer(signal.ITIMER_REAL, HANG_SECONDS)
         try:
             app, errors = load(paths)
-            report = evaluate(app, Config())
+            report = evaluate(app, Config(), catalogue())
             outputs = {fmt: render_scan(report, fmt, errors=errors) for fmt in SCAN_FORMATS}
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)

@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from dpguard.inventory import KINDS, PARTLY_JUDGED, exemptions, judged_types, resource_types
+from dpguard.rules import catalogue
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -22,7 +23,7 @@ def test_inventory_is_generated_from_the_pinned_schemas():
 
 
 def test_every_type_with_security_properties_is_judged_or_exempt():
-    judged, exempt = judged_types(), exemptions()
+    judged, exempt = judged_types(catalogue()), exemptions()
     missing = [f"{t} ({', '.join(topics)})" for t, topics in sorted(resource_types().items())
                if topics and t not in judged and t not in exempt]
     assert not missing, (f"{len(missing)} resource types have security-relevant properties but no rule "
@@ -31,7 +32,7 @@ def test_every_type_with_security_properties_is_judged_or_exempt():
 
 
 def test_exemptions_are_current_and_give_reasons():
-    judged, known = judged_types(), resource_types()
+    judged, known = judged_types(catalogue()), resource_types()
     doc = yaml.safe_load((ROOT / "dpguard/inventory/exemptions.yaml").read_text())
     assert set(doc) == set(KINDS)
     listed = [t for kind in KINDS for t in doc[kind] or {}]

@@ -170,6 +170,7 @@ def test_large_template_is_judged_in_reasonable_time(tmp_path):
     import time
 
     from dpguard.engine import Config, evaluate
+    from dpguard.rules import catalogue
 
     resources = {f"Bucket{i}": {"Type": "AWS::S3::Bucket", "Properties": {
         "Tags": [{"Key": "note", "Value": "x" * 2000}]}} for i in range(5000)}
@@ -178,7 +179,7 @@ def test_large_template_is_judged_in_reasonable_time(tmp_path):
     assert path.stat().st_size > 10_000_000
     start = time.perf_counter()
     app, errors = load([str(path)])
-    report = evaluate(app, Config())
+    report = evaluate(app, Config(), catalogue())
     assert errors == [] and report.summary()["resources"] == 5000
     assert time.perf_counter() - start < 60  # a generous bound: this guards against a hang, not speed
 

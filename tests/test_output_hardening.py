@@ -75,9 +75,10 @@ def test_terminal_escape_sequences_are_shown_not_sent(hostile, tmp_path, fmt):
 
 def test_coloured_table_sends_no_escape_sequence_from_the_template(hostile):
     from dpguard.engine import evaluate, load
+    from dpguard.rules import catalogue
 
     app, errors = load([str(hostile)])
-    text = render_scan(evaluate(app), "table", color=True)
+    text = render_scan(evaluate(app, None, catalogue()), "table", color=True)
     assert "\x1b[1;31m" in text or "\x1b[31;1m" in text  # rich's own colour is still there
     assert "\x1b[31mRed" not in text and "\x1b]0;owned" not in text and "\x07" not in text
 

@@ -80,7 +80,7 @@ def test_engine_always_answers_and_no_rule_crashes(templates, trust):
         app.add(f"t{index}.json", template, f"S{index}")
     if len(app.templates) == 2 and "D" in app.templates[0].resources:
         app.templates[1].parent = app.templates[0].resources["D"]  # a nested stack, possibly a cycle
-    report = evaluate(app, Config())
+    report = evaluate(app, Config(), catalogue())
     crashes = [f"{f.rule_id}: {f.message}" for f in report.findings if "rule error" in f.message]
     assert not crashes, crashes
     for fmt in SCAN_FORMATS:

@@ -33,6 +33,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Iterable
 
 from .. import __version__
+from ..cli_common import UsageError
 from ..engine import Config
 from ..engine.checks import Statement, action_matches, covers, first, policy_statements
 from ..engine.template import App, Resource, Template
@@ -1097,7 +1098,6 @@ def command(args: Any) -> Review:
     """`dpguard access-review`: resolve accounts and regions as `dpguard audit` does, check that
     AWS answers (a bad region or endpoint is a one-line usage error, not an empty review), then
     run the review."""
-    from ..cli import UsageError
     from .cli import progress_bar, resolve_accounts
 
     if args.concurrency < 1:
@@ -1127,7 +1127,6 @@ def _preflight(base: Clients, regions: list[str], endpoint_url: str | None) -> N
     import botocore.config
     import botocore.exceptions
 
-    from ..cli import UsageError
 
     quick = botocore.config.Config(retries={"mode": "standard", "max_attempts": 1}, connect_timeout=5,
                                    read_timeout=15)

@@ -8,6 +8,7 @@ import sys
 import boto3
 import botocore.exceptions
 
+from ..cli_common import UsageError
 from ..engine import Config
 from .clients import Clients, pages
 from .run import AuditResult, NotAudited, audit
@@ -27,7 +28,6 @@ def run_audit(args: argparse.Namespace, config: Config) -> AuditResult:
 def resolve_accounts(args: argparse.Namespace, command: str = "dpguard audit") -> tuple[list[Clients], list[str]]:
     """The accounts (their clients) and regions named by the account options shared by `audit`
     and `access-review` (--profile, --endpoint-url, --role-arn, --org, --region, --all-regions)."""
-    from ..cli import UsageError
 
     malformed = [arn for arn in args.role_arn if not ROLE_ARN.match(arn)]
     if malformed:

@@ -12,6 +12,7 @@ from ..engine import Config, evaluate
 from ..engine.evaluate import Report
 from ..engine.findings import UNVERIFIABLE, Finding
 from ..engine.template import App
+from ..rules import catalogue
 from .clients import Clients
 from .collectors import GLOBAL, Collector, collectors
 from .live import GAP, LIVE, LiveTemplate, apply_acknowledgments  # noqa: F401 - GAP for access_review
@@ -84,7 +85,7 @@ def audit(accounts: list[Clients | NotAudited], regions: list[str], *, config: C
     for (account, region), live in sorted(lives.items()):
         app.add(f"aws://{account}/{region}", live.as_template(), f"{account}/{region}", live=True)
     config = Config(**{**asdict(config), "disabled_rules": config.disabled_rules | TEMPLATE_ONLY})
-    report = evaluate(app, config)
+    report = evaluate(app, config, catalogue())
     report.findings = [_with_location(f, app) for f in report.findings]
     calls: dict[str, int] = {}
     for clients in accounts:

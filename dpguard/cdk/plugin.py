@@ -54,7 +54,7 @@ class DpguardPlugin:
         try:
             app = load_stack_templates(list(context.template_paths),
                                        trust_parameter_defaults=self.config.trust_parameter_defaults)
-            report = evaluate(app, self.config)
+            report = evaluate(app, self.config, catalogue())
         except InputError as e:  # fail closed: a template we cannot read is never passed
             return cdk.PolicyValidationPluginReport(success=False, violations=[], metadata={"error": str(e)})
         finally:

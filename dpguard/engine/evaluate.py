@@ -1,4 +1,4 @@
-"""Run the catalogue over an app: findings, acknowledgments, and per-rule counts."""
+"""Run rules over an app: findings, acknowledgments, and per-rule counts."""
 from __future__ import annotations
 
 import datetime as dt
@@ -7,11 +7,11 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from ..rules import Rule, catalogue
 from .loader import InputError
 from .findings import (ACK_HOLDS, ACK_REJECTED, ACK_UNUSED, ACKNOWLEDGED, UNVERIFIABLE, VIOLATION,
                        Acknowledgment, Finding, Outcome)
 from .coverage import NOT_JUDGED, TypeCoverage, coverage
+from .rule import Rule
 from .template import App, Resource, Template
 
 MIN_REASON_LENGTH = 10  # as cdk-nag asks of its suppressions
@@ -111,10 +111,11 @@ class Report:
         return [f for f in self.findings if f.fails and f.severity in levels]
 
 
-def evaluate(app: App, config: Config | None = None, rules: Iterable[Rule] | None = None) -> Report:
+def evaluate(app: App, config: Config | None, rules: Iterable[Rule]) -> Report:
+    """Judge `app` with `rules` (the whole catalogue is dpguard.rules.catalogue())."""
     config = config or Config()
     app.config = config
-    offered = catalogue() if rules is None else list(rules)
+    offered = list(rules)
     rules = [r for r in offered if r.rule_id not in config.disabled_rules]
     by_type: dict[str, list[Rule]] = defaultdict(list)
     for rule in rules:

@@ -47,13 +47,9 @@ def exemptions() -> dict[str, Exemption]:
     return out
 
 
-def judged_types(rules: Iterable | None = None) -> dict[str, list[str]]:
-    """type -> ids of the rules that judge it (the whole catalogue by default). A rule that reads
-    every resource (types "*", such as the scan for secrets in any property) judges no type in
-    particular."""
-    if rules is None:
-        from ..rules import catalogue
-        rules = catalogue()
+def judged_types(rules: Iterable) -> dict[str, list[str]]:
+    """type -> ids of the rules that judge it. A rule that reads every resource (types "*", such
+    as the scan for secrets in any property) judges no type in particular."""
     out: dict[str, list[str]] = {}
     for rule in rules:
         for rtype in (*rule.resource_types, *rule.reads):

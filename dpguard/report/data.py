@@ -64,7 +64,7 @@ def build(paths: list[str], config: Config | None = None, now: dt.datetime | Non
 
     app, errors = load(template_paths, trust_parameter_defaults=config.trust_parameter_defaults)
     evidence.problems.extend(str(e) for e in errors)
-    report = evaluate(app, config)
+    report = evaluate(app, config, catalogue())
     for tpl in app.templates:
         evidence.add_input(Path(tpl.path), "template")
     if not app.templates and not saved and not evidence.validation_reports:

@@ -8,6 +8,8 @@ import json
 import os
 import sys
 
+from ..cli_common import UsageError
+
 TABLE_ENV = "DPGUARD_INCIDENT_TABLE"
 
 
@@ -67,7 +69,6 @@ def _run(args: argparse.Namespace, action):
     import boto3
     import botocore.exceptions
 
-    from ..cli import UsageError
     from .common import ResponseError
 
     command = f"dpguard incident {args.incident_command}"

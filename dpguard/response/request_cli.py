@@ -10,6 +10,7 @@ import os
 import sys
 from pathlib import Path
 
+from ..cli_common import UsageError
 from .incident_cli import aws_parent, print_columns
 
 TABLE_ENV = "DPGUARD_REQUEST_TABLE"
@@ -51,7 +52,6 @@ def _session(args: argparse.Namespace):
 
 
 def _aws_error(command: str, error: Exception):
-    from ..cli import UsageError
 
     response = getattr(error, "response", None)
     if response:
@@ -64,7 +64,6 @@ def _aws_error(command: str, error: Exception):
 def verify_confirmation(args: argparse.Namespace) -> int:
     import botocore.exceptions
 
-    from ..cli import UsageError
     from ..engine.loader import InputError, read_capped
     from .common import ResponseError
     from .confirmation import verify
@@ -101,7 +100,6 @@ def verify_confirmation(args: argparse.Namespace) -> int:
 def list_requests(args: argparse.Namespace) -> int:
     import botocore.exceptions
 
-    from ..cli import UsageError
     from .common import open_items
     from .incidents import plain
 

@@ -10,6 +10,8 @@ import os
 import sys
 from pathlib import Path
 
+from ..cli_common import EXIT_CLEAN, EXIT_INCOMPLETE, UsageError
+
 COMMAND = "dpguard secret-exposed"
 
 
@@ -59,7 +61,6 @@ def run(args: argparse.Namespace) -> int:
     import boto3
     import botocore.exceptions
 
-    from ..cli import EXIT_CLEAN, EXIT_INCOMPLETE, UsageError
     from .common import ResponseError, utcnow
     from .secrets import handle_exposure
 
@@ -91,7 +92,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def load_parties(path: str | None) -> tuple[list[dict], dict | None]:
-    from ..cli import UsageError
     from .common import ResponseError
     from .incidents import read_ack_hours, read_parties
     from .secrets import DEFAULT_PARTIES

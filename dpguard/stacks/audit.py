@@ -23,8 +23,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
-import dpguard
-
+from ..cdk import acknowledge
 from ..patterns.storage import AccessLogBucket
 from .settings import EnvironmentSettings
 
@@ -154,7 +153,7 @@ class AuditStack(cdk.Stack):
             cloud_watch_log_group=self.log_group,
         )
 
-        dpguard.acknowledge(
+        acknowledge(
             self.trail, "NIST.800.53.R5::NIST.800.53.R5-IAMNoInlinePolicy",
             "The CloudTrail-to-CloudWatch Logs role is CDK's: its one policy allows only "
             "logs:CreateLogStream and logs:PutLogEvents on the trail's own log group, and the "
@@ -294,13 +293,13 @@ class AuditStack(cdk.Stack):
             # any account's rules could use.
             targets=[targets.SnsTopic(self.alerts_topic, authorize_using_role=True)],
         )
-        dpguard.acknowledge(
+        acknowledge(
             self.guardduty_rule, "AwsSolutions::AwsSolutions-IAM5[Action::kms:GenerateDataKey*]",
             "CDK's topic.grant_publish gives the EventBridge role kms:GenerateDataKey* so SNS can "
             "encrypt the finding it publishes; the resource is the single audit key ARN, and the "
             "role is assumable only by events.amazonaws.com. The wildcard adds only the "
             "GenerateDataKey variants on that one key.")
-        dpguard.acknowledge(
+        acknowledge(
             self.guardduty_rule, "NIST.800.53.R5::NIST.800.53.R5-IAMNoInlinePolicy",
             "The EventBridge target role is CDK's: its one policy allows only sns:Publish on the "
             "alerts topic and the audit key for it, and only events.amazonaws.com can assume the "

@@ -11,8 +11,7 @@ import aws_cdk as cdk
 from aws_cdk import aws_cognito as cognito
 from constructs import Construct
 
-import dpguard
-
+from ..cdk import acknowledge
 from .settings import EnvironmentSettings
 
 # Optional context key: the domain of the web app that registers passkeys. WebAuthn binds a
@@ -81,7 +80,7 @@ class IdentityStack(cdk.Stack):
             auth_session_validity=cdk.Duration.minutes(3),
         )
 
-        dpguard.acknowledge(
+        acknowledge(
             self.user_pool, "AwsSolutions::AwsSolutions-COG2",
             "MFA is OPTIONAL, not REQUIRED, on purpose: Cognito does not offer passwordless "
             "sign-in (passkeys, e-mail codes) to users who must complete MFA, so REQUIRED would "

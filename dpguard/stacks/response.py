@@ -20,8 +20,7 @@ from aws_cdk import aws_kms as kms, aws_s3 as s3, aws_sns as sns
 from aws_cdk import aws_cognito as cognito, aws_dynamodb as dynamodb
 from constructs import Construct
 
-import dpguard
-
+from ..cdk import acknowledge
 from ..patterns import DataKey, SecureBucket
 from ..patterns.acks import HIPAA, NIST_R4, NIST_R5, PCI, acknowledge_in_packs
 from ..patterns.functions import SecureFunction, dpguard_code
@@ -213,13 +212,13 @@ class ResponseStack(cdk.Stack):
                "regeneration actions only (no delete, no policy or tag changes)")
         self._acknowledge_wildcards(role, why + "; GetRandomPassword has no resource",
                                     "arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:*", "*")
-        dpguard.acknowledge(role.node.find_child("DefaultPolicy"), "DP-IamNoWildcardResourceWrite", why)
+        acknowledge(role.node.find_child("DefaultPolicy"), "DP-IamNoWildcardResourceWrite", why)
 
     @staticmethod
     def _acknowledge_wildcards(role: iam.IRole, reason: str, *resources: str) -> None:
         """Acknowledge cdk-nag's AwsSolutions-IAM5 for exactly these resources (the ids it prints)."""
         for resource in resources:
-            dpguard.acknowledge(role, f"AwsSolutions::AwsSolutions-IAM5[Resource::{resource}]", reason)
+            acknowledge(role, f"AwsSolutions::AwsSolutions-IAM5[Resource::{resource}]", reason)
 
     def _event_sources(self) -> None:
         # EventBridge puts events it could not deliver into the incident function's dead-letter
