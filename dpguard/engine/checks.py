@@ -55,7 +55,11 @@ def nested_values(node: Any, tpl: Template, *keys: str) -> list:
         found: list = []
         for value in values:
             if isinstance(value, dict):
-                found.extend(alternatives(value.get(key, ABSENT), tpl))
+                item = value.get(key, ABSENT)
+                if isinstance(item, dict) and len(item) == 1:  # only these can be intrinsics
+                    found.extend(alternatives(item, tpl))
+                else:
+                    found.append(item)
             elif value is ABSENT or isinstance(value, Unknown):
                 found.append(value)
             else:
@@ -146,10 +150,15 @@ def expand_ifs(node: Any, tpl: Template, depth: int = 0) -> list:
 def _strings(node: Any, tpl: Template) -> list:
     """A policy element (string or list of strings, possibly intrinsics) as a flat list of
     str/ResRef/Unknown."""
+    if type(node) is str:  # the usual case, and its own single value
+        return [node]
     out = []
     for value in alternatives(node, tpl):
         items = value if isinstance(value, list) else [value]
         for item in items:
+            if type(item) is str:
+                out.append(item)
+                continue
             for v in alternatives(item, tpl):
                 if isinstance(v, (Unknown, ResRef)):
                     out.append(v)
@@ -270,7 +279,31 @@ def action_matches(action: Any, pattern: str) -> bool:
     """Does the policy action (which may itself be a wildcard) grant the action `pattern`?"""
     if not isinstance(action, str):
         return False
-    return fnmatch.fnmatchcase(pattern.lower(), action.lower())
+    return glob_match(pattern.lower(), action.lower())
+
+
+def glob_match(text: str, pattern: str) -> bool:
+    """fnmatch.fnmatchcase(text, pattern), without compiling a regular expression for the
+    patterns policies use: none or only `*` wildcards. Resource patterns name one resource
+    each (⟨0:Bucket.Arn⟩/*), so fnmatch's cache of compiled patterns would miss on nearly
+    every call; `?` and `[...]` are left to fnmatch."""
+    if "?" in pattern or "[" in pattern:
+        return fnmatch.fnmatchcase(text, pattern)
+    if "*" not in pattern:
+        return text == pattern
+    parts = pattern.split("*")
+    head, tail = parts[0], parts[-1]
+    if len(text) < len(head) + len(tail) or not text.startswith(head) or not text.endswith(tail):
+        return False
+    # each middle part at its leftmost place after the previous one: with `*` alone, the
+    # leftmost match never loses a match that a later one would find
+    position, end = len(head), len(text) - len(tail)
+    for part in parts[1:-1]:
+        found = text.find(part, position, end)
+        if found < 0:
+            return False
+        position = found + len(part)
+    return True
 
 
 # Condition keys that pin a wildcard principal to known callers.
@@ -370,10 +403,10 @@ def covers(patterns: Iterable, target: str) -> bool:
             text = text.symbol if text.symbol and text.symbol == target else None
         if not isinstance(text, str):
             continue
-        if text == target or fnmatch.fnmatchcase(target, text):
+        if text == target or glob_match(target, text):
             return True
         if deployed and is_literal(text) and not any(c in text for c in "*?") \
-                and fnmatch.fnmatchcase(text, deployed):
+                and glob_match(text, deployed):
             return True
     return False
 

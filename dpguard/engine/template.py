@@ -78,10 +78,14 @@ class Resource:
 
         `Fn::If` is expanded at every level; a list entry that is `AWS::NoValue` is dropped;
         a missing key gives ABSENT; a value of the wrong shape gives Unknown with the reason.
+        Walked once per resource and path, however many rules ask (each gets its own list).
         """
-        out: list[tuple[str, Any]] = []
-        _walk(self.props, path.split(".") if path else [], self.template, "Properties", out)
-        return out
+        key = ("values", path)
+        found = self.cache.get(key)
+        if found is None:
+            found = self.cache[key] = []
+            _walk(self.props, path.split(".") if path else [], 0, self.template, "Properties", found)
+        return list(found)
 
     @property
     def mentions(self) -> frozenset[str]:
@@ -98,14 +102,16 @@ class Resource:
         return f"<{self.type} {self.logical_id}>"
 
 
-def _walk(node: Any, parts: list[str], tpl: "Template", path: str, out: list) -> None:
-    for value in alternatives(node, tpl):
-        if not parts:
+def _walk(node: Any, parts: list[str], at: int, tpl: "Template", path: str, out: list) -> None:
+    # Only a one-key mapping can be an intrinsic: everything else is its own single value,
+    # without the call (this walk runs for every property every rule reads).
+    for value in alternatives(node, tpl) if isinstance(node, dict) and len(node) == 1 else (node,):
+        if at == len(parts):
             out.append((path, value))
             continue
-        key, rest = parts[0], parts[1:]
+        key = parts[at]
         if value is ABSENT or isinstance(value, Unknown):
-            out.append((f"{path}/{'/'.join(parts)}", value))
+            out.append((f"{path}/{'/'.join(parts[at:])}", value))
         elif key == "*":
             if not isinstance(value, list):
                 out.append((path, Unknown(f"{path} should be a list")))
@@ -113,9 +119,9 @@ def _walk(node: Any, parts: list[str], tpl: "Template", path: str, out: list) ->
             for index, item in enumerate(value):
                 for item_value in alternatives(item, tpl):
                     if item_value is not ABSENT:
-                        _walk(item_value, rest, tpl, f"{path}/{index}", out)
+                        _walk(item_value, parts, at + 1, tpl, f"{path}/{index}", out)
         elif isinstance(value, dict):
-            _walk(value.get(key, ABSENT), rest, tpl, f"{path}/{key}", out)
+            _walk(value.get(key, ABSENT), parts, at + 1, tpl, f"{path}/{key}", out)
         else:
             out.append((f"{path}/{key}", Unknown(f"{path} should be a mapping")))
 

@@ -195,6 +195,8 @@ def alternatives(node: Any, tpl: Any, depth: int = 0) -> list:
 
 def scalar_alternatives(node: Any, tpl: Any, depth: int) -> list:
     """Alternatives of a node that must be a string: each a str, or an Unknown."""
+    if type(node) is str:  # the usual case, and its own single value
+        return [node]
     out = []
     for v in alternatives(node, tpl, depth):
         if isinstance(v, Unknown):

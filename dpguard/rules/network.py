@@ -9,6 +9,7 @@ FromPort/ToPort (or -1) on TCP/UDP is the full range, and ports may be written a
 from __future__ import annotations
 
 import fnmatch
+import functools
 import ipaddress
 import itertools
 import math
@@ -97,12 +98,18 @@ def world_cidr(value: Any, tpl) -> bool | Unknown:
             return False
         return Unknown("the CIDR is built from values known only at deploy time")
     try:
-        network = ipaddress.ip_network(text, strict=False)
+        network = _network(text)
     except ValueError:
         return Unknown(f"{text!r} is not a CIDR block")
     if network.version == 6 and network.subnet_of(IPV4_MAPPED):  # ::ffff:0:0/96 is all of IPv4
         return network.prefixlen - IPV4_MAPPED.prefixlen < WIDEST_ALLOWED[4]
     return network.prefixlen < WIDEST_ALLOWED[network.version]
+
+
+@functools.lru_cache(maxsize=4096)
+def _network(text: str):
+    """ipaddress.ip_network, parsed once per CIDR: most templates repeat a few."""
+    return ipaddress.ip_network(text, strict=False)
 
 
 def _token_is_address_range(token: str, tpl) -> bool:
@@ -208,6 +215,15 @@ def ingress_rules(r: Resource) -> Iterator[tuple[str, Any]]:
     for path, item in r.values("SecurityGroupIngress.*"):
         if item is not ABSENT:
             yield path, item
+
+
+def ingress_exposures(r: Resource) -> list[tuple[str, list[Exposure] | Unknown]]:
+    """(property path, exposures) of each ingress rule of `r`, read once for the rules that ask."""
+    found = r.cache.get("ingress_exposures")
+    if found is None:
+        found = r.cache["ingress_exposures"] = [(path, exposures(item, r.template))
+                                                for path, item in ingress_rules(r)]
+    return found
 
 
 def exposures(item: Any, tpl) -> list[Exposure] | Unknown:
@@ -320,8 +336,7 @@ def _port_list(ports: set[int]) -> str:
                   "[{\"ports\": [443], \"resources\": [\"*/PublicAlb/*\"]}]")
 def sg_open_ingress(r, t):
     allowed = allowed_ports(t.app, [r] + (_groups_of(r) if r.type == SG_INGRESS else []))
-    for path, item in ingress_rules(r):
-        found = exposures(item, t)
+    for path, found in ingress_exposures(r):
         if isinstance(found, Unknown):
             yield unverifiable(path, f"cannot tell whether ingress is open to anywhere: {found.reason}")
             continue
@@ -347,8 +362,7 @@ def sg_open_ingress(r, t):
       remediation="sg.add_ingress_rule(ec2.Peer.ipv4(vpc.vpc_cidr_block), ec2.Port.tcp(5432)) "
                   "instead of ec2.Port.all_traffic() or ec2.Port.all_tcp()")
 def sg_ingress_all_ports(r, t):
-    for path, item in ingress_rules(r):
-        found = exposures(item, t)
+    for path, found in ingress_exposures(r):
         if isinstance(found, Unknown):
             yield unverifiable(path, f"cannot tell which ports the ingress rule opens: {found.reason}")
             continue
