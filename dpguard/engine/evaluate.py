@@ -7,6 +7,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
+from . import cdk_made
 from .loader import InputError
 from .findings import (ACK_HOLDS, ACK_REJECTED, ACK_UNUSED, ACKNOWLEDGED, UNVERIFIABLE, VIOLATION,
                        Acknowledgment, Finding, Outcome)
@@ -203,7 +204,8 @@ def _finding(rule: Rule, o: Outcome, tpl: Template, r: Resource | None, config: 
         logical_id=r.logical_id if r else o.logical_id,
         resource_type=(r.type or None) if r else None,
         construct_path=r.construct_path if r else None,
-        property_path=o.property_path, message=o.message, remediation=rule.remediation)
+        property_path=o.property_path, message=o.message,
+        remediation=cdk_made.fix(rule.rule_id, rule.remediation, r.construct_path, r.logical_id, r.props) if r else rule.remediation)
 
 
 # ---------------------------------------------------------------- acknowledgments
