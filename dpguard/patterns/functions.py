@@ -32,7 +32,8 @@ class SecureFunction(lambda_.Function):
     def __init__(self, scope: Construct, construct_id: str, *, code: lambda_.Code, handler: str,
                  description: str, environment: dict[str, str], environment_key: kms.IKey,
                  log_key: kms.IKey, log_retention_days: int, owner: str, timeout: cdk.Duration = cdk.Duration.minutes(1),
-                 memory_size: int = 256) -> None:
+                 memory_size: int = 256, runtime: lambda_.Runtime = RUNTIME,
+                 tracing: lambda_.Tracing | None = None) -> None:
         role = iam.Role(scope, f"{construct_id}Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
                         description=f"{description} (dpguard: only what the function touches)")
         log_group = EncryptedLogGroup(scope, f"{construct_id}Logs", encryption_key=log_key,
@@ -40,10 +41,10 @@ class SecureFunction(lambda_.Function):
         dead_letters = sqs.Queue(scope, f"{construct_id}DeadLetters", encryption=sqs.QueueEncryption.KMS,
                                  encryption_master_key=environment_key, enforce_ssl=True,
                                  retention_period=cdk.Duration.days(14))
-        super().__init__(scope, construct_id, runtime=RUNTIME, code=code, handler=handler, role=role,
+        super().__init__(scope, construct_id, runtime=runtime, code=code, handler=handler, role=role,
                          description=description, environment=environment, environment_encryption=environment_key,
                          log_group=log_group, dead_letter_queue=dead_letters, timeout=timeout,
-                         memory_size=memory_size, retry_attempts=2)
+                         memory_size=memory_size, retry_attempts=2, tracing=tracing)
         log_group.grant_write(role)
         # Lambda sends failed events to the queue as the function's role: SQS needs the key for it.
         role.add_to_principal_policy(iam.PolicyStatement(
