@@ -1,6 +1,6 @@
 """What every `dpguard` subcommand shares: exit codes, the one-line usage error, the parser that
 raises it, and writing a report. Imports run one way: cli.py and the subcommand modules
-(audit/cli.py, audit/access_review.py, response/*_cli.py) import this module, never each other."""
+(audit/cli.py, audit/access_review/command.py, response/*_cli.py) import this module, never each other."""
 from __future__ import annotations
 
 import argparse

@@ -379,10 +379,10 @@ def source_calls(module_name: str) -> set[str]:
     operation names passed as strings (`pages(client, "list_users", ...)`), for the services the
     module opens with `clients("service", ...)`. Covers branches the seeded account never takes."""
     module = importlib.import_module(module_name)
-    tree = ast.parse(Path(module.__file__).read_text(encoding="utf-8"))
+    files = sorted(Path(module.__file__).parent.glob("*.py")) if hasattr(module, "__path__") else [Path(module.__file__)]
     services: set[str] = set()
     names: set[str] = set()
-    for node in ast.walk(tree):
+    for node in (n for f in files for n in ast.walk(ast.parse(f.read_text(encoding="utf-8")))):
         if isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant) \
                 and isinstance(node.args[0].value, str) and (
                     (isinstance(node.func, ast.Name) and node.func.id == "clients")
