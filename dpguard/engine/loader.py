@@ -313,7 +313,11 @@ def _construct_paths(root: Path, directory: Path, artifact: dict, manifest: Path
         for entry in entries if isinstance(entries, list) else ():
             if isinstance(entry, dict) and entry.get("type") == "aws:cdk:logicalId" \
                     and isinstance(entry.get("data"), str):
-                paths[entry["data"]] = path.lstrip("/")
+                # a nested stack's resource may have the logical id of one of the stack's own,
+                # with a longer path: the stack's own is kept
+                known = paths.get(entry["data"])
+                if known is None or len(path.lstrip("/")) < len(known):
+                    paths[entry["data"]] = path.lstrip("/")
     return paths
 
 
@@ -325,7 +329,8 @@ def _load_assembly(app: App, directory: Path, assets: dict[str, Path],
     are still added."""
     errors: list[InputError] = []
     seen: list[Path] = []
-    paths: dict[Path, dict[str, str]] = {}  # folder -> construct paths of its stacks
+    own: dict[str, dict[str, str]] = {}  # stack template -> construct paths in its metadata
+    paths: dict[Path, dict[str, str]] = {}  # folder -> the paths left for its nested stacks
     added = []
 
     def add(template_file: Path, stack: str):
@@ -338,7 +343,8 @@ def _load_assembly(app: App, directory: Path, assets: dict[str, Path],
         if only is not None and template_file.resolve() not in only:
             continue
         add(template_file, stack)
-        paths.setdefault(template_file.parent, {}).update(construct_paths)
+        own[str(template_file)] = construct_paths
+        paths.setdefault(template_file.parent, {})
         seen.append(template_file)
     for folder in sorted({p.parent for p in seen} | ({directory} if only is None else set())):
         try:
@@ -349,8 +355,17 @@ def _load_assembly(app: App, directory: Path, assets: dict[str, Path],
             if template_file not in seen:
                 seen.append(template_file)
                 add(template_file, template_file.name.replace(".nested.template.json", ""))
-    for tpl in added:  # nested stacks' resources are listed under their parent stack's metadata
-        tpl.construct_paths = paths.get(Path(tpl.path).parent, {})
+    # Nested stacks' resources are listed under their parent stack's metadata: a stack keeps the
+    # paths of its own resources (another stack may use the same logical ids), its nested stacks
+    # share the rest.
+    for tpl in added:
+        if tpl.path in own:
+            left = {k: v for k, v in own[tpl.path].items() if k not in tpl.resources}
+            paths[Path(tpl.path).parent].update(left)
+            tpl.construct_paths = {k: v for k, v in own[tpl.path].items() if k in tpl.resources}
+    for tpl in added:
+        if tpl.path not in own:
+            tpl.construct_paths = paths.get(Path(tpl.path).parent, {})
     return errors
 
 

@@ -239,20 +239,30 @@ class Template:
 
 IMPORTS = "Fn::ImportValue"  # among the names a resource mentions: it imports a value
 CONDITIONAL = "Fn::If"  # among the names a resource mentions: some value depends on a condition
-_CONTAINERS = (dict, list)
+_MENTIONING = frozenset(("Ref", "Fn::GetAtt", "Fn::Sub", IMPORTS, CONDITIONAL))
 
 
 def mentions(node: Any) -> frozenset[str]:
     """Logical ids (and parameters, pseudo parameters) referenced anywhere inside a node by Ref,
-    Fn::GetAtt or Fn::Sub, plus the IMPORTS and CONDITIONAL markers. One iterative walk."""
+    Fn::GetAtt or Fn::Sub, plus the IMPORTS and CONDITIONAL markers. One iterative walk (it
+    visits every value of every resource once: the keys of most mappings are plain names and
+    only their children are pushed)."""
     found: set[str] = set()
     stack = [node]
+    push = stack.append
     while stack:
         current = stack.pop()
         if type(current) is list:
-            stack.extend(item for item in current if type(item) in _CONTAINERS)
+            for item in current:
+                if type(item) is dict or type(item) is list:
+                    push(item)
             continue
         if type(current) is not dict:
+            continue
+        if _MENTIONING.isdisjoint(current):
+            for value in current.values():
+                if type(value) is dict or type(value) is list:
+                    push(value)
             continue
         for key, value in current.items():
             if key == "Ref":
@@ -270,8 +280,8 @@ def mentions(node: Any) -> frozenset[str]:
                     found.update(m.group(1).split(".", 1)[0].strip() for m in _SUB_VAR.finditer(text))
             elif key == IMPORTS or key == CONDITIONAL:
                 found.add(key)
-            if type(value) in _CONTAINERS:
-                stack.append(value)
+            if type(value) is dict or type(value) is list:
+                push(value)
     return frozenset(found)
 
 
