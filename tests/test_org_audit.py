@@ -1,0 +1,389 @@
+"""The organisation audit (docs/audit-at-scale.md) on moto's server: the state machine's
+definition run by dpguard/audit/org_runner.py, its Lambda tasks calling dpguard/audit/org.py's
+handlers, over an organisation of several moto accounts.
+
+moto's STS lets anyone assume any role, in any account, with any ExternalId; AWS checks the
+role's trust policy. `trust` puts that check back on the client side: AssumeRole into an account
+whose role the test removed, or without the ExternalId, is denied as AWS denies it."""
+from __future__ import annotations
+
+import copy
+import json
+import threading
+from pathlib import Path
+
+import boto3
+import botocore.client
+import botocore.exceptions
+import pytest
+
+from deploy_support import MotoServer
+from dpguard.audit import org
+from dpguard.audit.org_runner import DefinitionError, Runner
+
+DEFINITION = json.loads((Path(__file__).parent / "fixtures" / "org_audit" / "state-machine.json").read_text())
+REGION = "us-east-1"
+AUDITOR = "123456789012"  # moto's default account: the caller's credentials
+EXTERNAL_ID = "dpguard-2026-external"
+BUCKET = "dpguard-findings-test"
+
+
+@pytest.fixture(scope="module")
+def moto(tmp_path_factory):
+    with MotoServer(tmp_path_factory.mktemp("moto") / "moto.log") as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def env(moto):
+    patch = pytest.MonkeyPatch()
+    for name, value in {"AWS_ENDPOINT_URL": moto.endpoint, "AWS_ACCESS_KEY_ID": "testing",
+                        "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION,
+                        "AWS_CONFIG_FILE": "/nonexistent", "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent"}.items():
+        patch.setenv(name, value)
+    patch.delenv("AWS_PROFILE", raising=False)
+    yield patch
+    patch.undo()
+
+
+class Trust:
+    """AssumeRole as AWS answers it: denied for an account in `missing` (its role is gone) and
+    without the ExternalId. Also `faults[operation] = [answer, ...]`: the next calls of that
+    operation get these answers (a dict) instead of moto's."""
+
+    def __init__(self) -> None:
+        self.missing: set[str] = set()
+        self.faults: dict[str, list] = {}
+        self.assumed: list[dict] = []
+        self.lock = threading.Lock()
+
+    def call(self, real):
+        def make_api_call(client, operation, params):
+            with self.lock:
+                queued = self.faults.get(operation)
+                answer = queued.pop(0) if queued else None
+            if answer is not None:
+                return answer
+            if operation == "AssumeRole" and ":role/dpguard-audit" in params["RoleArn"]:
+                with self.lock:
+                    self.assumed.append(dict(params))
+                account = params["RoleArn"].split(":")[4]
+                if account in self.missing or params.get("ExternalId") != EXTERNAL_ID:
+                    raise botocore.exceptions.ClientError(
+                        {"Error": {"Code": "AccessDenied", "Message": f"not authorized to perform: sts:AssumeRole "
+                                                                      f"on resource: {params['RoleArn']}"}}, operation)
+            return real(client, operation, params)
+        return make_api_call
+
+
+def member(account: str, service: str):
+    sts = boto3.client("sts")
+    credentials = sts.assume_role(RoleArn=f"arn:aws:iam::{account}:role/seed", RoleSessionName="seed")["Credentials"]
+    return boto3.client(service, region_name=REGION, aws_access_key_id=credentials["AccessKeyId"],
+                        aws_secret_access_key=credentials["SecretAccessKey"],
+                        aws_session_token=credentials["SessionToken"])
+
+
+@pytest.fixture(scope="module")
+def organisation(env):
+    """An organisation of the auditor (management) account and four members: an open security
+    group in the first, an unencrypted bucket in the second, a bucket encrypted with a KMS key in
+    the third, a plain bucket in the fourth."""
+    boto3.client("organizations").create_organization(FeatureSet="ALL")
+    members = []
+    for name in ("network", "data", "keys", "legacy"):
+        status = boto3.client("organizations").create_account(AccountName=name, Email=f"{name}@example.com")
+        members.append(status["CreateAccountStatus"]["AccountId"])
+    network, data, keys, legacy = members
+    ec2 = member(network, "ec2")
+    vpc = ec2.describe_vpcs()["Vpcs"][0]["VpcId"]
+    group = ec2.create_security_group(GroupName="ssh-from-anywhere", Description="open", VpcId=vpc)["GroupId"]
+    ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+    member(data, "s3").create_bucket(Bucket="data-plain-bucket")
+    key = member(keys, "kms").create_key()["KeyMetadata"]["Arn"]
+    s3 = member(keys, "s3")
+    s3.create_bucket(Bucket="keys-encrypted-bucket")
+    s3.put_bucket_encryption(Bucket="keys-encrypted-bucket", ServerSideEncryptionConfiguration={"Rules": [
+        {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key}}]})
+    member(legacy, "s3").create_bucket(Bucket="legacy-plain-bucket")
+    # the auditor account: the findings bucket and its key, Security Hub
+    audit_key = boto3.client("kms").create_key(Description="dpguard findings")["KeyMetadata"]["Arn"]
+    boto3.client("s3").create_bucket(Bucket=BUCKET)
+    boto3.client("securityhub").enable_security_hub()
+    for name, value in {"BUCKET": BUCKET, "KEY_ARN": audit_key, "EXTERNAL_ID": EXTERNAL_ID, "REGIONS": REGION,
+                        "AUDIT_ROLE_NAME": "dpguard-audit", "SECURITY_HUB": "on"}.items():
+        env.setenv(name, value)
+    return {"network": network, "data": data, "keys": keys, "legacy": legacy, "group": group, "key": audit_key}
+
+
+@pytest.fixture(scope="module")
+def trust(organisation):
+    trust = Trust()
+    patch = pytest.MonkeyPatch()
+    patch.setattr(botocore.client.BaseClient, "_make_api_call", trust.call(botocore.client.BaseClient._make_api_call))
+    yield trust
+    patch.undo()
+
+
+def run(definition=DEFINITION, **execution_input):
+    return Runner(definition, interval_scale=0).run(execution_input)
+
+
+def s3_json(key: str):
+    return json.loads(boto3.client("s3").get_object(Bucket=BUCKET, Key=key)["Body"].read())
+
+
+def hub_findings() -> dict[str, dict]:
+    hub = boto3.client("securityhub")
+    out, token = {}, None
+    while True:
+        page = hub.get_findings(MaxResults=100, **({"NextToken": token} if token else {}))
+        out.update({f["Id"]: f for f in page["Findings"]})
+        token = page.get("NextToken")
+        if not token:
+            return out
+
+
+@pytest.fixture(scope="module")
+def first_run(organisation, trust):
+    """Day one: every account audited; the import of the 'data' account fails once, and is retried."""
+    refused = {"FailedCount": 1, "SuccessCount": 0,
+               "FailedFindings": [{"Id": "x", "ErrorCode": "InvalidInput", "ErrorMessage": "throttled, say"}]}
+    trust.faults["BatchImportFindings"] = [refused]
+    execution = run(date="2026-12-01")
+    return execution
+
+
+@pytest.fixture(scope="module")
+def second_run(first_run, organisation, trust):
+    """Day two: the open port is closed, and the 'legacy' account's role is gone."""
+    ec2 = member(organisation["network"], "ec2")
+    ec2.revoke_security_group_ingress(GroupId=organisation["group"], IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+    trust.missing.add(organisation["legacy"])
+    return run(date="2026-12-02")
+
+
+def test_the_run_lists_the_organisation_and_audits_every_account(first_run, organisation):
+    assert first_run.status == "SUCCEEDED", first_run.cause
+    planned = s3_json("runs/date=2026-12-01/accounts.json")
+    accounts = {organisation[n] for n in ("network", "data", "keys", "legacy")} | {AUDITOR}
+    assert {a["account"] for a in planned} == accounts
+    assert all(a["regions"] == [REGION] for a in planned)
+    report = first_run.output
+    assert report["accounts"] == {"planned": 5, "audited": 5, "not_audited": [], "missing": []}
+    for account in accounts:
+        doc = s3_json(f"findings/date=2026-12-01/account={account}/audit.json")
+        assert {f["account"] for f in doc["findings"] if f["account"]} == {account}
+
+
+def test_findings_land_in_the_account_that_has_the_problem(first_run, organisation):
+    def rules_of(account):
+        doc = s3_json(f"findings/date=2026-12-01/account={account}/audit.json")
+        return {(f["rule_id"], f["arn"]) for f in doc["findings"]}
+
+    network = rules_of(organisation["network"])
+    assert any(rule == "DP-SgOpenIngress" and organisation["group"] in arn for rule, arn in network)
+    assert ("DP-S3Encryption", "arn:aws:s3:::data-plain-bucket") in rules_of(organisation["data"])
+    keys = rules_of(organisation["keys"])
+    assert ("DP-S3Encryption", "arn:aws:s3:::keys-encrypted-bucket") not in keys
+    assert any(arn == "arn:aws:s3:::keys-encrypted-bucket" for _, arn in keys)  # read, and judged on the rest
+
+
+def test_every_object_is_written_with_the_findings_key(first_run, organisation):
+    s3 = boto3.client("s3")
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix="")["Contents"]
+            if not o["Key"].startswith("runs/map/")]  # the Map's results: the bucket's default encryption
+    assert any(k.startswith("reports/date=2026-12-01/") for k in keys)
+    assert any(k.startswith("state/securityhub/") for k in keys)
+    for key in keys:
+        head = s3.head_object(Bucket=BUCKET, Key=key)
+        assert head["ServerSideEncryption"] == "aws:kms", key
+        assert head["SSEKMSKeyId"] == organisation["key"], key
+
+
+def test_the_report_is_written_from_every_account(first_run, organisation):
+    data = s3_json("reports/date=2026-12-01/dpguard-report.json")
+    accounts = {f.get("account") for f in data["findings"]}
+    assert {organisation["network"], organisation["data"], organisation["keys"]} <= accounts
+    assert len([i for i in data["evidence"]["inputs"] if i["kind"] == "audit-json"]) == 5
+    names = {k.rsplit("/", 1)[1] for k in first_run.output["keys"]}
+    assert names == {"dpguard-report.json", "dpguard-report.html", "dpguard-report.md", "dpguard-findings.csv"}
+    assert first_run.output["violations"] == data["summary"]["violations"] > 0
+
+
+def test_security_hub_has_every_account_s_findings_in_the_auditor_account(first_run, organisation):
+    findings = hub_findings()
+    open_port = [f for f in findings.values() if f["GeneratorId"] == "DP-SgOpenIngress"
+                 and f["ProductFields"]["dpguard/Account"] == organisation["network"]]
+    assert len(open_port) == 1
+    finding = open_port[0]
+    assert finding["AwsAccountId"] == AUDITOR
+    assert finding["ProductArn"] == f"arn:aws:securityhub:{REGION}:{AUDITOR}:product/{AUDITOR}/default"
+    assert finding["Resources"][0]["Type"] == "AwsEc2SecurityGroup"
+    assert organisation["group"] in finding["Resources"][0]["Id"]
+    assert finding["Compliance"] == {"Status": "FAILED", "RelatedRequirements": ["dpguard clause 1"]}
+    assert {f["ProductFields"]["dpguard/Account"] for f in findings.values()} >= {
+        organisation[n] for n in ("network", "data", "keys", "legacy")}
+
+
+def test_a_refused_import_fails_the_task_and_step_functions_retries_it(first_run, organisation):
+    retries = first_run.of_type("Retry")
+    assert [(r["state"], r["error"]) for r in retries] == [("AuditAccount", "ImportFailed")]
+    summaries = [s3_json(f"findings/date=2026-12-01/account={organisation[n]}/summary.json")
+                 for n in ("network", "data", "keys", "legacy")]
+    assert all(s["securityhub"]["imported"] > 0 for s in summaries)
+
+
+def test_the_external_id_is_passed_to_every_audit_role(first_run, trust):
+    assert trust.assumed and {a.get("ExternalId") for a in trust.assumed} == {EXTERNAL_ID}
+
+
+def test_an_account_whose_role_is_gone_is_reported_not_audited_and_the_others_finish(second_run, organisation):
+    assert second_run.status == "SUCCEEDED", second_run.cause
+    legacy = organisation["legacy"]
+    summary = s3_json(f"findings/date=2026-12-02/account={legacy}/summary.json")
+    assert summary["audited"] is False and "AccessDenied" in summary["reason"]
+    assert second_run.output["accounts"]["not_audited"] == [legacy]
+    assert second_run.output["accounts"]["audited"] == 4
+    gap = [f for f in s3_json(f"findings/date=2026-12-02/account={legacy}/audit.json")["findings"]
+           if f["rule_id"] == "DP-AuditComplete"]
+    assert gap and "was not audited" in gap[0]["message"]
+    report = s3_json("reports/date=2026-12-02/dpguard-report.json")
+    assert any(f["rule_id"] == "DP-AuditComplete" and f.get("account") == legacy for f in report["findings"])
+
+
+def test_a_finding_gone_from_a_complete_audit_is_archived_in_security_hub(second_run, organisation):
+    findings = hub_findings()
+    open_port = next(f for f in findings.values() if f["GeneratorId"] == "DP-SgOpenIngress"
+                     and f["ProductFields"]["dpguard/Account"] == organisation["network"])
+    assert open_port["RecordState"] == "ARCHIVED"
+    assert open_port["Compliance"]["Status"] == "PASSED"
+    still = next(f for f in findings.values() if f["GeneratorId"] == "DP-S3Encryption"
+                 and f["ProductFields"]["dpguard/Account"] == organisation["data"])
+    assert still["RecordState"] == "ACTIVE"
+    assert still["CreatedAt"] < still["UpdatedAt"]  # first seen on day one, updated on day two
+
+
+def test_an_account_not_audited_keeps_its_findings_active(second_run, organisation):
+    legacy = organisation["legacy"]
+    findings = [f for f in hub_findings().values() if f["ProductFields"]["dpguard/Account"] == legacy]
+    bucket = [f for f in findings if f["GeneratorId"] == "DP-S3Encryption"]
+    assert bucket and all(f["RecordState"] == "ACTIVE" for f in bucket)  # not read: not shown to be fixed
+    assert any(f["GeneratorId"] == "DP-AuditComplete" and f["Compliance"]["Status"] == "WARNING" for f in findings)
+
+
+def test_the_map_fails_past_its_failure_threshold_and_no_report_is_written(second_run, organisation, trust):
+    trust.faults["BatchImportFindings"] = [{"FailedCount": 1, "SuccessCount": 0, "FailedFindings": [{}]}] * 100
+    try:
+        execution = run(date="2026-12-03")
+    finally:
+        trust.faults.pop("BatchImportFindings", None)
+    assert execution.status == "FAILED"
+    assert execution.error == "States.ExceedToleratedFailureThreshold"
+    s3 = boto3.client("s3")
+    assert "Contents" not in s3.list_objects_v2(Bucket=BUCKET, Prefix="reports/date=2026-12-03/")
+
+
+def test_within_the_threshold_an_account_without_result_is_reported_missing(second_run, organisation, trust):
+    tolerant = copy.deepcopy(DEFINITION)
+    tolerant["States"]["AuditAccounts"]["ToleratedFailurePercentage"] = 50
+    network = organisation["network"]
+    real = org.audit_account
+
+    def audit_account(event, context):
+        if event["account"] == network:
+            raise RuntimeError("the function ran out of memory, say")
+        return real(event, context)
+
+    functions = {"list-accounts": org.list_accounts, "audit-account": audit_account, "report": org.report}
+    execution = Runner(tolerant, functions, interval_scale=0).run({"date": "2026-12-04"})
+    assert execution.status == "SUCCEEDED", execution.cause
+    assert execution.output["accounts"]["missing"] == [network]
+    report = s3_json("reports/date=2026-12-04/dpguard-report.json")
+    gap = [f for f in report["findings"] if f["rule_id"] == "DP-AuditComplete" and f.get("account") == network]
+    assert gap and "left no result" in gap[0]["message"]
+
+
+def test_the_access_review_of_every_account(second_run, organisation):
+    out = org.access_review({"date": "2026-12-05"})
+    assert out["accounts"] == 5 and out["not_audited"] == [organisation["legacy"]]
+    review = s3_json(f"reviews/date=2026-12-05/account={organisation['keys']}/review.json")
+    assert review["as_of"] == "2026-12-05" and review["accounts"][0]["account"] == organisation["keys"]
+    markdown = boto3.client("s3").get_object(
+        Bucket=BUCKET, Key=f"reviews/date=2026-12-05/account={organisation['keys']}/review.md")["Body"].read()
+    assert b"access review" in markdown.lower()
+
+
+@pytest.mark.parametrize("missing", ["BUCKET", "KEY_ARN", "EXTERNAL_ID"])
+def test_missing_configuration_is_one_line(organisation, missing, monkeypatch):
+    monkeypatch.delenv(missing)
+    with pytest.raises(org.ConfigurationError) as raised:
+        org.audit_account({"account": organisation["data"], "regions": [REGION], "date": "2026-12-06"})
+    assert str(raised.value).count("\n") == 0 and missing in str(raised.value)
+
+
+@pytest.mark.parametrize("event", [{"account": "12345", "regions": [REGION]},
+                                   {"account": "111122223333", "regions": []},
+                                   {"account": "111122223333", "regions": ["not a region"]},
+                                   {"account": "111122223333", "regions": [REGION], "date": "yesterday"}])
+def test_a_malformed_map_item_is_refused(organisation, event):
+    with pytest.raises(ValueError):
+        org.audit_account(event)
+
+
+# ------------------------------------------------------------------------------ the runner alone
+
+def fake_definition(max_concurrency: int, tolerated: int = 0, retry: dict | None = None) -> dict:
+    task = {"Type": "Task", "Resource": "arn:aws:lambda:us-east-1:123456789012:function:work", "End": True}
+    if retry:
+        task["Retry"] = [retry]
+    return {"StartAt": "Each", "States": {"Each": {
+        "Type": "Map", "ItemsPath": "$.items", "MaxConcurrency": max_concurrency,
+        "ToleratedFailurePercentage": tolerated,
+        "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED"}, "StartAt": "Work", "States": {"Work": task}},
+        "End": True}}}
+
+
+def test_the_runner_never_runs_more_items_at_once_than_max_concurrency():
+    running, peak, lock = [0], [0], threading.Lock()
+    together = threading.Barrier(2, timeout=10)  # two must run side by side, or this breaks
+
+    def work(event, context):
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+        try:
+            together.wait()
+        finally:
+            with lock:
+                running[0] -= 1
+        return event
+
+    execution = Runner(fake_definition(2), {"work": work}).run({"items": list(range(8))})
+    assert execution.status == "SUCCEEDED", execution.cause
+    assert execution.output == list(range(8)) and peak[0] == 2
+
+
+def test_the_runner_retries_with_backoff_up_to_max_attempts():
+    calls = []
+
+    def work(event, context):
+        calls.append(event)
+        raise TimeoutError("the API did not answer")
+
+    runner = Runner(fake_definition(1, retry={"ErrorEquals": ["TimeoutError"], "IntervalSeconds": 3,
+                                              "MaxAttempts": 2, "BackoffRate": 2.0}), {"work": work},
+                    interval_scale=0)
+    execution = runner.run({"items": ["only"]})
+    assert len(calls) == 3  # the first attempt and two retries
+    assert [e["attempt"] for e in execution.of_type("Retry")] == [1, 2]
+    assert [e["wait"] for e in execution.of_type("Retry")] == [3, 6]  # waited 0 s: interval_scale
+    assert execution.status == "FAILED" and execution.error == "States.ExceedToleratedFailureThreshold"
+
+
+def test_the_runner_refuses_what_it_cannot_run():
+    definition = {"StartAt": "Wait", "States": {"Wait": {"Type": "Wait", "Seconds": 1, "End": True}}}
+    with pytest.raises(DefinitionError, match="Wait"):
+        Runner(definition, {}).run({})
