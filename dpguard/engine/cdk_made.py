@@ -18,6 +18,7 @@ import yaml
 DATA = Path(__file__).with_name("cdk_made.yaml")
 FIELDS = {"what", "path", "logical_id", "contains", "scope", "reason", "fix"}
 REQUIRED = {"what", "path", "logical_id", "fix"}
+CDK_MADE = "CDK made this resource itself: "  # how such a fix begins
 _UNNAMED = re.compile(r"\(\?P<\w+>")
 
 
@@ -51,7 +52,7 @@ class MadeByCdk:
             except KeyError:
                 scope = "stack"
             fix = fix.replace("{acknowledge}", f'dpguard.acknowledge({scope}, "{rule_id}", "{self.reason}")')
-        return f"CDK made this resource itself: {self.what}. {fix.replace('{rule_id}', rule_id)}"
+        return f"{CDK_MADE}{self.what}. {fix.replace('{rule_id}', rule_id)}"
 
 
 def _holds(node: Any, text: str) -> bool:
@@ -106,9 +107,10 @@ def made_by_cdk(construct_path: str | None, logical_id: str | None, props: Any =
     return None
 
 
-def fix(rule_id: str, remediation: str, construct_path: str | None, logical_id: str | None,
-        props: Any = None) -> str:
-    """The fix for a finding of `rule_id`: the CDK option (or acknowledgment) when CDK made the
-    resource itself, else the rule's own `remediation`."""
-    found = made_by_cdk(construct_path, logical_id, props)
+def fix(rule_id: str, remediation: str, resource) -> str:
+    """The fix for a finding of `rule_id` on `resource`: the CDK option (or acknowledgment) when
+    CDK made the resource itself, else the rule's own `remediation`. Without a construct path,
+    the stack's name stands for it: a nested stack's name is its path."""
+    path = resource.construct_path or f"{resource.template.stack}/{resource.logical_id}"
+    found = made_by_cdk(path, resource.logical_id, resource.props)
     return found[0].remediation(rule_id, found[1]) if found else remediation

@@ -4,6 +4,8 @@ from __future__ import annotations
 from ..engine.coverage import headline
 from ..engine.evaluate import Report
 from ..engine.findings import ACKNOWLEDGED, UNVERIFIABLE, VIOLATION
+from ..engine.cdk_made import CDK_MADE
+from .ack_groups import AcknowledgedGroup, grouped
 from .text import markdown_cell, markdown_code, printable
 
 ICONS = {VIOLATION: "❌", UNVERIFIABLE: "❓", ACKNOWLEDGED: "✅"}
@@ -11,6 +13,29 @@ ICONS = {VIOLATION: "❌", UNVERIFIABLE: "❓", ACKNOWLEDGED: "✅"}
 
 def cell(text) -> str:
     return markdown_cell(text or "")
+
+
+def _group_row(group: AcknowledgedGroup) -> str:
+    """One row for an acknowledgment that covers several resources of a stack; the resources
+    folded away."""
+    f = group.first
+    names = ", ".join(markdown_code(name) for name in group.resources)
+    return (f"| {ICONS[ACKNOWLEDGED]} | {markdown_code(f.rule_id)} | {f.clause} | {f.severity} | "
+            f"{markdown_code(f.stack)} ({len(group.resources)} resources) | — | {cell(group.headline())} "
+            f"<details><summary>{len(group.resources)} resources</summary>{names}</details> |")
+
+
+def _cdk_made_fixes(failing: list) -> list[str]:
+    """The fixes for resources CDK made itself (engine/cdk_made.py), each once with where."""
+    where: dict[str, list[str]] = {}
+    for f in failing:
+        if f.remediation.startswith(CDK_MADE):
+            where.setdefault(f.remediation, []).append(f.locator or f"{f.stack}/{f.logical_id}")
+    lines = []
+    for remediation, resources in where.items():
+        lines += [f"On {', '.join(markdown_code(r) for r in dict.fromkeys(resources))}: "
+                  f"{cell(remediation.removeprefix(CDK_MADE))}", ""]
+    return lines
 
 
 def render(report: Report, errors: list) -> str:
@@ -31,7 +56,10 @@ def render(report: Report, errors: list) -> str:
     if report.findings:
         lines += ["| | Rule | Clause | Severity | Resource | Property | Problem |",
                   "|---|---|---|---|---|---|---|"]
-        for f in report.findings:
+        for f in grouped(report.findings):
+            if isinstance(f, AcknowledgedGroup):
+                lines.append(_group_row(f))
+                continue
             where = f.locator or (f"{f.stack}/{f.logical_id}" if f.logical_id else f.stack)
             problem = f.message
             if f.status == ACKNOWLEDGED:
@@ -48,6 +76,7 @@ def render(report: Report, errors: list) -> str:
                 rule = rules[rule_id]
                 lines += [f"**{cell(rule_id)}** — {cell(rule.title)} (clause {rule.clause})", "",
                           "```python", printable(rule.remediation, lines=True), "```", ""]
+                lines += _cdk_made_fixes([f for f in failing if f.rule_id == rule_id])
             lines += ["</details>", ""]
     for a in report.unused_acknowledgments:
         lines.append(f"> ℹ️ acknowledgment of {markdown_code(a.rule_id)} on {markdown_code(a.logical_id or a.template)} "

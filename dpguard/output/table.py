@@ -7,9 +7,11 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from ..engine.cdk_made import CDK_MADE
 from ..engine.coverage import headline
 from ..engine.evaluate import Report
 from ..engine.findings import ACKNOWLEDGED, UNVERIFIABLE, VIOLATION
+from .ack_groups import AcknowledgedGroup, grouped
 from .text import printable
 
 STYLES = {VIOLATION: "bold red", UNVERIFIABLE: "bold yellow", ACKNOWLEDGED: "green"}
@@ -40,7 +42,10 @@ def _table(report: Report) -> Table:
     table = Table(show_lines=True, header_style="bold")
     for name in ("Status", "Rule", "Resource", "Problem and fix"):
         table.add_column(name, overflow="fold")
-    for f in report.findings:
+    for f in grouped(report.findings):
+        if isinstance(f, AcknowledgedGroup):
+            table.add_row(*_group_row(f))
+            continue
         resource = Text(_resource(f))
         if f.resource_type:
             resource.append(f"\n{printable(f.resource_type)}", style="dim")
@@ -63,7 +68,10 @@ def _lines(report: Report) -> list[tuple[str, str]]:
     fix once, as (text, style) pieces: printed without wrapping, so nothing is measured."""
     pieces: list[tuple[str, str]] = []
     add = pieces.append
-    for f in report.findings:
+    for f in grouped(report.findings):
+        if isinstance(f, AcknowledgedGroup):
+            pieces += _group_line(f)
+            continue
         add((f"{LABELS[f.status]:<12} {f.severity:<7} ", STYLES[f.status]))
         add((f"{printable(f.rule_id)} (clause {f.clause})  {_resource(f)}", ""))
         if f.resource_type:
@@ -76,13 +84,35 @@ def _lines(report: Report) -> list[tuple[str, str]]:
         if f.status == ACKNOWLEDGED:
             add((f" — {_acknowledged(f)}", "green"))
         add(("\n", ""))
-    fixes = {f.rule_id: f.remediation for f in report.findings if f.fails}
+    # each rule's fix once, and each fix for a resource CDK made itself (engine/cdk_made.py)
+    fixes = dict.fromkeys((f.rule_id, f.remediation) for f in report.findings if f.fails)
     if fixes:
         add(("How to fix:\n", "bold"))
-    for rule_id, remediation in sorted(fixes.items()):
+    for rule_id, remediation in sorted(fixes, key=lambda fix: (fix[0], fix[1].startswith(CDK_MADE), fix[1])):
         add((f"{printable(rule_id)}:\n", ""))
         add(("".join(f"    {line}\n" for line in printable(remediation, lines=True).splitlines()), "magenta"))
     return pieces
+
+
+def _group_row(group: AcknowledgedGroup) -> tuple[Text, Text, Text, Text]:
+    """One row for an acknowledgment that covers several resources of a stack."""
+    f = group.first
+    resource = Text(f"{printable(f.stack)} ({len(group.resources)} resources)")
+    resource.append(f"\n{printable(group.compact())}", style="dim")
+    problem = Text(printable(group.headline()), style="green")
+    messages = {g.message for g in group.findings}
+    if len(messages) == 1:
+        problem.append(f"\n{printable(f.message, lines=True)}", style="")
+    return (Text(f"{LABELS[ACKNOWLEDGED]}\n{f.severity}", style=STYLES[ACKNOWLEDGED]),
+            Text(f"{printable(f.rule_id)}\nclause {f.clause}"), resource, problem)
+
+
+def _group_line(group: AcknowledgedGroup) -> list[tuple[str, str]]:
+    f = group.first
+    return [(f"{LABELS[ACKNOWLEDGED]:<12} {f.severity:<7} ", STYLES[ACKNOWLEDGED]),
+            (f"{printable(f.rule_id)} (clause {f.clause})  {printable(f.stack)}", ""),
+            (f" ({printable(group.compact())})", "dim"),
+            (f" — {printable(group.headline())}\n", "green")]
 
 
 def render(report: Report, color: bool = False) -> str:
