@@ -205,7 +205,7 @@ def _finding(rule: Rule, o: Outcome, tpl: Template, r: Resource | None, config: 
         resource_type=(r.type or None) if r else None,
         construct_path=r.construct_path if r else None,
         property_path=o.property_path, message=o.message,
-        remediation=cdk_made.fix(rule.rule_id, rule.remediation, r.construct_path, r.logical_id, r.props) if r else rule.remediation)
+        remediation=cdk_made.fix(rule.rule_id, rule.remediation, r) if r else rule.remediation)
 
 
 # ---------------------------------------------------------------- acknowledgments
