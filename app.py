@@ -1,5 +1,7 @@
 """The baseline CDK app: `cdk synth -c environment=dev|prod` builds the six baseline stacks of one
-environment from cdk.json and judges them with dpguard and cdk-nag (synth fails on a violation)."""
+environment from cdk.json and judges them with dpguard and cdk-nag (synth fails on a violation).
+`-c org_audit=true` adds the organisation audit (dpguard/stacks/org_audit.py) for the auditor
+account, with cdk.json's `org_audit_settings`."""
 from __future__ import annotations
 
 import sys
@@ -11,6 +13,7 @@ from dpguard.cdk import PolicyError
 from dpguard.stacks import DataStack, EnvironmentSettings, KeysStack, NetworkStack, SettingsError
 from dpguard.stacks.audit import AuditStack
 from dpguard.stacks.identity import IdentityStack
+from dpguard.stacks.org_audit import OrgAuditSettings, OrgAuditStack, enabled as org_audit_enabled
 from dpguard.stacks.response import ResponseStack
 
 
@@ -36,6 +39,11 @@ def build(app: cdk.App) -> EnvironmentSettings:
                   access_logs_bucket=data.access_logs,
                   description="dpguard baseline: incidents, deletion requests, exposed secrets", **common)
     response.add_stack_dependency(data)  # it imports the data bucket by export name
+    if org_audit_enabled(app):  # off by default: the baseline's templates stay as they are
+        OrgAuditStack(app, f"{prefix}-OrgAudit", org=OrgAuditSettings.from_context(app),
+                      alerts_topic=audit.alerts_topic, alerts_key=audit.key,
+                      access_logs_bucket=audit.access_logs_bucket,
+                      description="dpguard: the organisation's daily audit and quarterly access review", **common)
 
     dpguard.enforce(app, **settings.dpguard)
     return settings

@@ -23,20 +23,19 @@ import json
 import re
 import shutil
 import tempfile
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from importlib import metadata
 from pathlib import Path
 
 import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch as cloudwatch, aws_cloudwatch_actions as cw_actions
-from aws_cdk import aws_iam as iam, aws_kms as kms, aws_lambda as lambda_, aws_logs as logs
+from aws_cdk import aws_iam as iam, aws_kms as kms, aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3, aws_scheduler as scheduler, aws_securityhub as securityhub
 from aws_cdk import aws_sns as sns, aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_ssm as ssm, aws_stepfunctions as sfn, aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-import dpguard
-
+from ..cdk import acknowledge
 from ..patterns import AccessLogBucket, DataKey, EncryptedLogGroup, SecureBucket, SecureFunction
 from ..patterns.acks import HIPAA, NIST_R4, NIST_R5, PCI, acknowledge_in_packs
 from ..patterns.keys import LOGS_ACTIONS
@@ -51,6 +50,7 @@ QUARTERLY = "cron(0 3 1 1,4,7,10 ? *)"  # the access review, 03:00 UTC on the fi
 TOLERATED_FAILURE_PERCENTAGE = 2        # more failed accounts than this fail the run
 ACCOUNT_LISTS = "runs/"                 # runs/date=D/accounts.json, written by ListAccounts
 MAP_RESULTS = "runs/map/"               # the Map's ResultWriter: runs/map/<map run id>/...
+SECURITY_HUB_STATE = "state/securityhub/"  # what audit_account last imported into Security Hub, per account
 # What the asset leaves out of the dpguard package: the CDK side (it needs aws-cdk-lib, which the
 # handlers never import) and the test helpers.
 NOT_IN_FUNCTIONS = ("cdk", "stacks", "patterns", "testing.py")
@@ -275,8 +275,8 @@ class OrgAuditStack(cdk.Stack):
             f"{self.log_prefix}{construct_id.removesuffix('Function')}")
         if role_name:  # the member accounts' trust policy names these roles
             function.role.node.default_child.role_name = role_name
-        dpguard.acknowledge(function, "AwsSolutions::AwsSolutions-L1", _RUNTIME_REASON)
-        dpguard.acknowledge(function.role.node.find_child("DefaultPolicy"),
+        acknowledge(function, "AwsSolutions::AwsSolutions-L1", _RUNTIME_REASON)
+        acknowledge(function.role.node.find_child("DefaultPolicy"),
                             "AwsSolutions::AwsSolutions-IAM5[Resource::*]", _STAR_REASON)
         return function
 
@@ -289,15 +289,17 @@ class OrgAuditStack(cdk.Stack):
         via_s3 = {"StringEquals": {"kms:ViaService": f"s3.{self.region}.amazonaws.com"}}
         if read:
             self._allow(function, ["s3:GetObject"], [self.results.arn_for_objects(f"{p}*") for p in read])
-            self._allow(function, ["s3:ListBucket"], [self.results.bucket_arn],
-                        StringLike={"s3:prefix": [f"{p}*" for p in read]})
+            # Without ListBucket on the bucket (no prefix condition: a GetObject has no prefix), S3
+            # answers a missing object with 403, not 404, and the handlers take only a 404 for
+            # "not there yet" (the first run's Security Hub state, a run without an account list).
+            self._allow(function, ["s3:ListBucket"], [self.results.bucket_arn])
             self._allow(function, ["kms:Decrypt"], [self.key.key_arn], **via_s3)
         if write:
             self._allow(function, ["s3:PutObject"], [self.results.arn_for_objects(f"{p}*") for p in write])
             self._allow(function, ["kms:GenerateDataKey"], [self.key.key_arn], **via_s3)
         bucket_id = self.resolve(self.get_logical_id(self.results.node.default_child))
         for prefix in read + write:
-            dpguard.acknowledge(function.role, f"AwsSolutions::AwsSolutions-IAM5[Resource::<{bucket_id}.Arn>/{prefix}*]",
+            acknowledge(function.role, f"AwsSolutions::AwsSolutions-IAM5[Resource::<{bucket_id}.Arn>/{prefix}*]",
                                 "The objects of one kind of result: their names carry the run's date and "
                                 "the account, so the prefix is the narrowest that names them")
 
@@ -316,7 +318,7 @@ class OrgAuditStack(cdk.Stack):
         for function in (self.audit_account, self.access_review):
             self._allow(function, ["sts:AssumeRole"], [member_roles],
                         StringEquals={"aws:ResourceOrgID": org.organization_id})
-            dpguard.acknowledge(function.role, f"AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:"
+            acknowledge(function.role, f"AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:"
                                 f"iam::*:role/{org.audit_role_name}]",
                                 "The audit role of every member account, and only of accounts of our "
                                 "organisation (aws:ResourceOrgID); the role grants read-only actions")
@@ -325,8 +327,10 @@ class OrgAuditStack(cdk.Stack):
                                       resource_name=f"{self.account}/default")
             self._allow(self.audit_account, ["securityhub:BatchImportFindings"], [product])
         self._allow_objects(self.list_accounts, write=("runs/",))
-        # Reads its earlier findings to archive in Security Hub what is gone (docs/audit-at-scale.md).
-        self._allow_objects(self.audit_account, read=("findings/",), write=("findings/",))
+        # With Security Hub, the findings it last imported for the account (state/securityhub/):
+        # their first-seen times, and which ones to archive as gone.
+        state = (SECURITY_HUB_STATE,) if org.security_hub_import else ()
+        self._allow_objects(self.audit_account, read=state, write=("findings/", *state))
         self._allow_objects(self.report, read=("findings/", "runs/"), write=("reports/",))
         self._allow_objects(self.access_review, write=("reviews/",))
 
@@ -428,7 +432,7 @@ class OrgAuditStack(cdk.Stack):
     def _acknowledge_wildcards(role: iam.IRole, reason: str, *resources: str) -> None:
         """Acknowledge cdk-nag's AwsSolutions-IAM5 for exactly these resources (the ids it prints)."""
         for resource in resources:
-            dpguard.acknowledge(role, f"AwsSolutions::AwsSolutions-IAM5[Resource::{resource}]", reason)
+            acknowledge(role, f"AwsSolutions::AwsSolutions-IAM5[Resource::{resource}]", reason)
 
     # --- schedules and alarms --------------------------------------------------------------
 
@@ -568,8 +572,9 @@ def org_audit_code() -> lambda_.Code:
 def definition_of(template: dict, state_machine_id: str | None = None) -> dict:
     """The ASL definition of a state machine of a synthesized `template`, as a dict: CDK writes
     it as an Fn::Join of strings and references; each reference becomes `${LogicalId}`,
-    `${LogicalId.Attribute}` or `${AWS::Partition}` (Fn::Sub's spelling), so a function's ARN reads
-    `${AuditAccountFunctionABC123.Arn}` and names its resource in `template`."""
+    `${LogicalId.Attribute}` or `${AWS::Partition}` (Fn::Sub's spelling), and another stack's
+    export `${ImportValue:ExportName}`, so a function's ARN reads `${AuditAccountFunctionABC123.Arn}`
+    and names its resource in `template`."""
     machines = {k: r for k, r in template.get("Resources", {}).items()
                 if r.get("Type") == "AWS::StepFunctions::StateMachine"}
     if state_machine_id is None and len(machines) != 1:
@@ -590,4 +595,6 @@ def _flatten(value) -> str:
             return f"${{{arg}}}"
         if fn == "Fn::GetAtt":
             return f"${{{arg[0]}.{arg[1]}}}"
+        if fn == "Fn::ImportValue" and isinstance(arg, str):  # another stack's export
+            return f"${{ImportValue:{arg}}}"
     raise ValueError(f"cannot read this part of the definition: {json.dumps(value)[:200]}")
