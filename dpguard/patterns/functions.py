@@ -8,10 +8,12 @@ import tempfile
 from pathlib import Path
 
 import aws_cdk as cdk
-from aws_cdk import aws_iam as iam, aws_kms as kms, aws_lambda as lambda_, aws_sqs as sqs
+from aws_cdk import aws_cloudwatch as cw, aws_cloudwatch_actions as cw_actions, aws_iam as iam
+from aws_cdk import aws_kms as kms, aws_lambda as lambda_, aws_sns as sns, aws_sqs as sqs
 from constructs import Construct
 
 from .acks import HIPAA, NIST_R4, NIST_R5, PCI, acknowledge_in_packs
+from .guards import acknowledge_star_only_actions
 from .logs import EncryptedLogGroup
 from .tags import classify
 
@@ -27,13 +29,16 @@ class SecureFunction(lambda_.Function):
       (clauses 7, 9); without it Lambda creates /aws/lambda/<name> unencrypted, kept forever;
     * environment variables encrypted with `environment_key` (they name resources, never secrets);
     * events it fails to handle after Lambda's retries go to `dead_letter_queue`, an encrypted,
-      TLS-only queue kept 14 days, so nothing is lost and nothing loops."""
+      TLS-only queue kept 14 days, so nothing is lost and nothing loops;
+    * with `alerts_topic` (an encrypted topic, e.g. a `SecureTopic`), an alarm that notifies it
+      as soon as an event reaches the dead-letter queue. The queue holds data, so an app needs
+      an alert path (DP-SecurityAlertPath, clause 4): this alarm is one, or the app has its own."""
 
     def __init__(self, scope: Construct, construct_id: str, *, code: lambda_.Code, handler: str,
                  description: str, environment: dict[str, str], environment_key: kms.IKey,
                  log_key: kms.IKey, log_retention_days: int, owner: str, timeout: cdk.Duration = cdk.Duration.minutes(1),
                  memory_size: int = 256, runtime: lambda_.Runtime = RUNTIME,
-                 tracing: lambda_.Tracing | None = None) -> None:
+                 tracing: lambda_.Tracing | None = None, alerts_topic: sns.ITopic | None = None) -> None:
         role = iam.Role(scope, f"{construct_id}Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
                         description=f"{description} (dpguard: only what the function touches)")
         log_group = EncryptedLogGroup(scope, f"{construct_id}Logs", encryption_key=log_key,
@@ -50,7 +55,24 @@ class SecureFunction(lambda_.Function):
         role.add_to_principal_policy(iam.PolicyStatement(
             actions=["kms:GenerateDataKey", "kms:Decrypt"], resources=[environment_key.key_arn],
             conditions={"StringEquals": {"kms:ViaService": f"sqs.{cdk.Stack.of(self).region}.amazonaws.com"}}))
+        if tracing not in (None, lambda_.Tracing.DISABLED):
+            # Lambda's X-Ray upload takes no resource; CDK grants it on "*".
+            acknowledge_star_only_actions(role.node.find_child("DefaultPolicy"),
+                                          "X-Ray trace upload, which CDK grants a traced function, supports no "
+                                          "resource-level permissions; every other action of the role names its "
+                                          "resources (checked at synth)")
         self.dead_letters = dead_letters
+        self.dead_letter_alarm = None
+        if alerts_topic is not None:
+            self.dead_letter_alarm = cw.Alarm(
+                scope, f"{construct_id}DeadLettersAlarm",
+                alarm_description=f"Events that {self.node.path} failed to handle wait in its dead-letter queue",
+                metric=dead_letters.metric_approximate_number_of_messages_visible(
+                    period=cdk.Duration.minutes(5), statistic="Maximum"),
+                threshold=1, evaluation_periods=1,
+                comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                treat_missing_data=cw.TreatMissingData.NOT_BREACHING)
+            self.dead_letter_alarm.add_alarm_action(cw_actions.SnsAction(alerts_topic))
         # The queue is where failed events end; giving it a queue of its own would only move them.
         # Failed events hold what the function handles: security findings, user ids.
         classify(dead_letters, "confidential", owner)
