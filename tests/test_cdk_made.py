@@ -263,3 +263,26 @@ def test_the_markdown_fixes_name_what_cdk_made(report):
     out = render_scan(report, "markdown")
     fixes = out[out.index("<summary>How to fix</summary>"):]
     assert "On `Written/LogRetentionaae0aa3c5b4d4f87b02d85b201efdd8a/Resource`: the log-retention function" in fixes
+
+
+def test_the_auditor_report_lists_a_stack_acknowledgment_once(assembly, tmp_path):
+    from dpguard.report import write
+
+    data = build([str(assembly)])
+    batch = [a for a in data["acknowledgments"] if a.get("stack") == "Batch"]
+    assert len(batch) == 1
+    assert batch[0]["construct_path"] == "Batch" and batch[0]["resources"] == 4 and batch[0]["status"] == "holds"
+    assert sorted(batch[0]["covers"]) == [f"Batch/{n}/Resource" for n in ("Extract", "Load", "Report", "Transform")]
+    # the findings stay one per resource
+    assert len([f for f in data["findings"] if f["stack"] == "Batch" and f["status"] == "acknowledged"]) == 4
+    paths = write(data, tmp_path / "report")
+    markdown = [line for line in paths["markdown"].read_text().splitlines() if "`Batch`" in line]
+    assert len(markdown) == 1 and "`Batch` (4 resources)" in markdown[0]
+    html = paths["html"].read_text()
+    assert html.count('<td class="path"><code>Batch</code>') == 1
+    assert '<summary>4 resources</summary><ul><li><code>Batch/Extract/Resource</code></li>' in html
+
+
+def test_junit_gives_the_fix_for_what_cdk_made(report):
+    out = render_scan(report, "junit")
+    assert "Fix: CDK made this resource itself: the log-retention function" in out

@@ -433,6 +433,15 @@ def _finding_row(f: dict) -> str:
 # ---------------------------------------------------------------- acknowledgments
 
 
+def _covered(a: dict) -> str:
+    """The resources one acknowledgment covers (one on a stack covers all of them), on demand."""
+    covers = [c for c in a.get("covers") or [] if c != a.get("construct_path")]
+    if len(covers) < 2:
+        return ""
+    items = "".join(f"<li>{code(c)}</li>" for c in covers)
+    return f'<details class="covers"><summary>{plural(len(covers), "resource")}</summary><ul>{items}</ul></details>'
+
+
 def _acknowledgments(acks: list[dict]) -> str:
     ordered = sorted(acks, key=lambda a: ACK_ORDER.get(a.get("status"), 1))
     rows = []
@@ -445,7 +454,7 @@ def _acknowledgments(acks: list[dict]) -> str:
         rows.append(
             f'<tr class="ack ack-{e(status)}{" flagged" if flagged else ""}" data-status="{e(status)}">'
             f'<td>{badge(status, ACK_STATUS)}</td><td>{e(a.get("source"))}</td><td>{code(a.get("rule_id"))}</td>'
-            f'<td class="path">{code(a.get("construct_path"))}</td><td class="reason">{e(a.get("reason"))}</td>'
+            f'<td class="path">{code(a.get("construct_path"))}{_covered(a)}</td><td class="reason">{e(a.get("reason"))}</td>'
             f'<td class="date">{expires}</td><td>{e(a.get("ticket"), "<span class=muted>none</span>")}</td>'
             f'{num(a.get("resources"))}<td class="problem">{e(a.get("problem"), "")}</td></tr>')
     flagged = sum(a.get("status") in ("expired", "invalid") for a in acks)

@@ -39,7 +39,7 @@ def render(report: Report, errors: list) -> str:
                                         message=f"{len(failing)} problem(s), clause {rules[rule_id].clause}")
                 failure.text = xml_text("\n".join(
                     f"[{f.status}] {f.locator or f.logical_id or '-'} {f.property_path}: {f.message}" for f in failing
-                ) + f"\nFix: {rules[rule_id].remediation}")
+                ) + "".join(f"\nFix: {fix}" for fix in dict.fromkeys(f.remediation for f in failing)))
             elif found:
                 skipped += 1
                 ET.SubElement(case, "skipped", message=xml_text("; ".join(

@@ -14,6 +14,15 @@ def cell(value) -> str:
     return markdown_cell(value)
 
 
+def _covered(a: dict) -> str:
+    """For an acknowledgment of several resources (one on a stack): how many, and which, folded."""
+    covers = [c for c in a.get("covers") or [] if c != a.get("construct_path")]
+    if len(covers) < 2:
+        return ""
+    names = ", ".join(markdown_code(c) for c in covers)
+    return f" ({len(covers)} resources) <details><summary>resources</summary>{names}</details>"
+
+
 def render(data: dict, data_sha256: str) -> str:
     s = data["summary"]
     lines = [
@@ -53,8 +62,8 @@ def render(data: dict, data_sha256: str) -> str:
         lines += ["", f"### Acknowledgments ({len(acks)})", "", "| rule | on | reason | expires | status |",
                   "|---|---|---|---|---|"]
         for a in acks[:MAX_ROWS]:
-            lines.append(f"| {markdown_code(a['rule_id'])} | {markdown_code(a['construct_path'])} | {cell(a['reason'])} | "
-                         f"{cell(a['expires'] or '—')} | {cell(a['status'])} |")
+            lines.append(f"| {markdown_code(a['rule_id'])} | {markdown_code(a['construct_path'])}{_covered(a)} | "
+                         f"{cell(a['reason'])} | {cell(a['expires'] or '—')} | {cell(a['status'])} |")
     e = data["evidence"]
     lines += ["", f"dpguard {e['tool']['version']}, catalogue of {e['catalogue']['rules']} rules "
                   f"(`{e['catalogue']['sha256'][:12]}`), generated {data['generated_at']}"

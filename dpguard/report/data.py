@@ -71,12 +71,12 @@ def build(paths: list[str], config: Config | None = None, now: dt.datetime | Non
         evidence.problems.append("no templates, validation reports or saved dpguard results were found")
 
     findings = [engine_finding(f) for f in report.findings]
-    acknowledgments = [engine_acknowledgment(a, app) for a in report.acknowledgments]
+    acknowledgments = grouped_acknowledgments([engine_acknowledgment(a, app) for a in report.acknowledgments])
     counts = {rule_id: {"evaluated": c.evaluated, "failed": c.failed} for rule_id, c in report.rule_totals().items()}
     for path, doc in saved:
         saved_findings, saved_acks = evidence.add_saved(path, doc, counts)
         findings += saved_findings
-        acknowledgments += saved_acks
+        acknowledgments += grouped_acknowledgments(saved_acks)
     nag_findings, nag_acks, nag_packs = evidence.nag_results()
     findings += nag_findings
     acknowledgments += nag_acks
@@ -162,7 +162,40 @@ def engine_acknowledgment(a, app) -> dict:
             "construct_path": (resource.construct_path if resource else None)
             or f"{tpl.stack if tpl else a.template}/{a.logical_id or '(template)'}",
             "reason": a.reason, "expires": a.expires, "ticket": ticket.group(1) if ticket else None,
-            "status": status, "problem": a.problem, "resources": 1}
+            "status": status, "problem": a.problem, "resources": 1, "stack": tpl.stack if tpl else None}
+
+
+def grouped_acknowledgments(records: list[dict]) -> list[dict]:
+    """One record for an acknowledgment that CDK copied to every resource under a stack or a
+    construct (`Validations.of(stack).acknowledge`): the records of one stack with the same
+    rule, reason, expiry and outcome become one, on the construct path they share, with
+    `resources` = how many and `covers` = their construct paths. Order is kept."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in records:  # as text: a saved scan may hold any JSON value there
+        key = tuple(str(r.get(k)) for k in ("source", "rule_id", "stack", "reason", "expires", "status", "problem"))
+        groups.setdefault(key, []).append(r)
+    out = []
+    for members in groups.values():
+        covers = list(dict.fromkeys(m["construct_path"] for m in members if isinstance(m["construct_path"], str)))
+        first = members[0]
+        if len(covers) < 2 or len(members) != len(covers):  # one resource, or some without a path
+            out.extend({**m, "covers": [m["construct_path"]] if isinstance(m["construct_path"], str) else []}
+                       for m in members)
+            continue
+        out.append({**first, "construct_path": _shared_path(covers) or first.get("stack") or covers[0],
+                    "resources": len(covers), "covers": covers})
+    return out
+
+
+def _shared_path(paths: list[str]) -> str:
+    """The construct path that holds all of `paths` (`Batch` for `Batch/A/Resource`, `Batch/B`)."""
+    split = [p.split("/") for p in paths]
+    shared = []
+    for parts in zip(*split):
+        if len(set(parts)) != 1:
+            break
+        shared.append(parts[0])
+    return "/".join(shared)
 
 
 # ---------------------------------------------------------------- coverage matrix
@@ -302,7 +335,8 @@ class Evidence:
             if finding["acknowledgment"]:
                 acks.append({"source": "dpguard", "rule_id": finding["rule_id"],
                              "construct_path": finding["construct_path"] or finding["arn"] or finding["logical_id"],
-                             **finding["acknowledgment"], "status": "holds", "problem": None, "resources": 1})
+                             **finding["acknowledgment"], "status": "holds", "problem": None, "resources": 1,
+                             "stack": finding["stack"]})
         for rule in doc.get("rules", []) if isinstance(doc.get("rules"), list) else []:
             if isinstance(rule, dict) and rule.get("rule_id") in counts:
                 count = counts[rule["rule_id"]]
@@ -360,9 +394,11 @@ def nag_finding(pack: str, v: dict, resource: dict, status: str) -> dict:
 def nag_acknowledgment(pack: str, v: dict) -> dict:
     reason = str(v.get("reason") or "")
     ticket = TICKET.search(reason)
+    covers = [c.get("constructPath") for c in v.get("violatingConstructs") or [] if isinstance(c, dict)]
     return {"source": pack, "rule_id": v.get("ruleName"), "construct_path": v.get("acknowledgedAt"),
             "reason": reason, "expires": _expiry(reason), "ticket": ticket.group(1) if ticket else None,
-            "status": "holds", "problem": None, "resources": len(v.get("violatingConstructs") or [])}
+            "status": "holds", "problem": None, "resources": len(v.get("violatingConstructs") or []),
+            "stack": None, "covers": [c for c in covers if isinstance(c, str)]}
 
 
 def _expiry(reason: str | None) -> str | None:
