@@ -153,7 +153,8 @@ def _strings(node: Any, tpl: Template) -> list:
     if type(node) is str:  # the usual case, and its own single value
         return [node]
     out = []
-    for value in alternatives(node, tpl):
+    # a list is its own single value; only a one-key mapping can be an intrinsic
+    for value in (node,) if type(node) is list else alternatives(node, tpl):
         items = value if isinstance(value, list) else [value]
         for item in items:
             if type(item) is str:
@@ -183,26 +184,21 @@ def _principals(node: Any, tpl: Template) -> list:
     return out
 
 
-def _optional(doc: dict, key: str, convert: Callable) -> list | None:
-    return convert(doc[key]) if key in doc else None
-
-
 def _statement(item: dict, tpl: Template, path: str) -> Statement:
     effects = scalar_alternatives(item.get("Effect", ABSENT), tpl, 0)
-    strings = lambda node: _strings(node, tpl)  # noqa: E731
-    principals = lambda node: _principals(node, tpl)  # noqa: E731
     condition = item.get("Condition", ABSENT)
     resolved = alternatives(condition, tpl)
     condition = resolved[0] if len(resolved) == 1 else Unknown("the condition has several values")
+    # an element left out is None, an element given is always a list (the rules tell the two apart)
     return Statement(
         path=path,
         effect=effects[0] if len(effects) == 1 else Unknown("the effect has several values"),
-        actions=_optional(item, "Action", strings),
-        not_actions=_optional(item, "NotAction", strings),
-        resources=_optional(item, "Resource", strings),
-        not_resources=_optional(item, "NotResource", strings),
-        principals=_optional(item, "Principal", principals),
-        not_principals=_optional(item, "NotPrincipal", principals),
+        actions=_strings(item["Action"], tpl) if "Action" in item else None,
+        not_actions=_strings(item["NotAction"], tpl) if "NotAction" in item else None,
+        resources=_strings(item["Resource"], tpl) if "Resource" in item else None,
+        not_resources=_strings(item["NotResource"], tpl) if "NotResource" in item else None,
+        principals=_principals(item["Principal"], tpl) if "Principal" in item else None,
+        not_principals=_principals(item["NotPrincipal"], tpl) if "NotPrincipal" in item else None,
         condition=condition,
     )
 

@@ -211,6 +211,8 @@ def scalar_alternatives(node: Any, tpl: Any, depth: int) -> list:
 
 def _combine(parts: list[list], join: Callable[[list], Any]) -> list:
     """Cross product of each part's alternatives, joined; Unknown if any chosen part is unknown."""
+    if all(len(p) == 1 and type(p[0]) is str for p in parts):  # the usual case: one string each
+        return [join([p[0] for p in parts])]
     count = 1
     for p in parts:
         count *= max(len(p), 1)
