@@ -383,3 +383,14 @@ def test_a_wildcard_resource_added_to_a_traced_function_fails_the_synth():
     function.role.add_to_principal_policy(iam.PolicyStatement(actions=["dynamodb:GetItem"], resources=["*"]))
     with pytest.raises(Exception, match='dynamodb:GetItem on Resource "\\*"'):
         Template.from_stack(stack)
+
+
+def test_apis_of_one_stack_share_the_accounts_logging_role():
+    stack = cdk.Stack(cdk.App(), "TwoApis")
+    key = _key(stack)
+    for name in ("Orders", "Payments"):
+        SecureRestApi(stack, name, log_key=key, log_retention_days=30).root.add_method("GET", apigw.MockIntegration())
+    t = Template.from_stack(stack)
+    t.resource_count_is("AWS::ApiGateway::Account", 1)
+    t.resource_count_is("AWS::IAM::Role", 1)
+    t.resource_count_is("AWS::ApiGateway::Stage", 2)

@@ -12,7 +12,7 @@ from constructs import Construct
 from ..cdk import acknowledge
 from .guards import check_at_synth
 from .logs import EncryptedLogGroup
-from .state_machines import physical_name
+from .names import physical_name
 
 # API Gateway writes every log through one role per account and region (AWS::ApiGateway::Account).
 # The role made here may write only to log groups named like these, which SecureRestApi creates
@@ -20,6 +20,7 @@ from .state_machines import physical_name
 # unencrypted and kept forever).
 EXECUTION_LOGS = "API-Gateway-Execution-Logs_"
 ACCESS_LOGS = "API-Gateway-Access-Logs_"
+LOGGING_ROLE_ID = "ApiGatewayLogging"
 LOG_LEVELS = (apigw.MethodLoggingLevel.ERROR, apigw.MethodLoggingLevel.INFO)
 
 # AWS managed rule groups of the default web ACL: common exploits (OWASP top 10), inputs known
@@ -45,9 +46,10 @@ class SecureRestApi(apigw.RestApi):
       five minutes) associated with the stage, or the web ACL `web_acl_arn` (clause 1);
     * with `domain_name` and `certificate`, a custom domain that accepts TLS 1.2 and later only,
       and the default execute-api endpoint turned off (clause 3);
-    * with `cloud_watch_role` (default), the account's API Gateway logging role, with a
-      customer-managed policy that writes only to log groups named `API-Gateway-*` (pass False
-      where the platform already sets it for the account and region).
+    * with `cloud_watch_role` (default), the account's API Gateway logging role (once per stack,
+      `ApiGatewayLogging`, RETAIN), with a customer-managed policy that writes only to log groups
+      named `API-Gateway-*`; pass False where the platform already sets it for the account and
+      region.
 
     Add resources and methods as with any `apigw.RestApi` (`api.root.add_resource(...)`)."""
 
@@ -123,25 +125,29 @@ class SecureRestApi(apigw.RestApi):
         return problems
 
     def _account_logging_role(self) -> apigw.CfnAccount:
+        """The account's API Gateway logging role, once per stack (`ApiGatewayLogging`)."""
         stack = cdk.Stack.of(self)
-        role = iam.Role(self, "CloudWatchRole", assumed_by=iam.ServicePrincipal(
-            "apigateway.amazonaws.com", conditions={"StringEquals": {"aws:SourceAccount": stack.account}}),
-            description="API Gateway writes logs of this account to its API-Gateway-* log groups")
-        groups = [f"arn:{stack.partition}:logs:{stack.region}:{stack.account}:log-group:{prefix}*"
-                  for prefix in (EXECUTION_LOGS, ACCESS_LOGS)]
-        policy = iam.ManagedPolicy(self, "CloudWatchDelivery", roles=[role], statements=[iam.PolicyStatement(
-            actions=["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
-            resources=groups + [f"{g}:log-stream:*" for g in groups])])
-        for resource in policy.document.to_json()["Statement"][0]["Resource"]:
-            shown = stack.resolve(resource)
-            acknowledge(policy, f"AwsSolutions::AwsSolutions-IAM5[Resource::{_nag_text(shown)}]",
-                        "The account's one API Gateway logging role writes the logs of every API of the "
-                        "account and region: only log groups named API-Gateway-*, which SecureRestApi "
-                        "creates encrypted and with retention")
-        account = apigw.CfnAccount(self, "Account", cloud_watch_role_arn=role.role_arn)
-        for resource in (role, policy, account):
-            resource.apply_removal_policy(cdk.RemovalPolicy.RETAIN)  # other APIs of the account log through it
-        return account
+        holder = stack.node.try_find_child(LOGGING_ROLE_ID)
+        if holder is None:
+            holder = Construct(stack, LOGGING_ROLE_ID)
+            role = iam.Role(holder, "Role", assumed_by=iam.ServicePrincipal(
+                "apigateway.amazonaws.com", conditions={"StringEquals": {"aws:SourceAccount": stack.account}}),
+                description="API Gateway writes logs of this account to its API-Gateway-* log groups")
+            groups = [f"arn:{stack.partition}:logs:{stack.region}:{stack.account}:log-group:{prefix}*"
+                      for prefix in (EXECUTION_LOGS, ACCESS_LOGS)]
+            resources = groups + [f"{g}:log-stream:*" for g in groups]
+            policy = iam.ManagedPolicy(holder, "Delivery", roles=[role], statements=[iam.PolicyStatement(
+                actions=["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+                resources=resources)])
+            for resource in resources:
+                acknowledge(policy, f"AwsSolutions::AwsSolutions-IAM5[Resource::{_nag_text(stack.resolve(resource))}]",
+                            "The account's one API Gateway logging role writes the logs of every API of the "
+                            "account and region: only log groups named API-Gateway-*, which SecureRestApi "
+                            "creates encrypted and with retention")
+            account = apigw.CfnAccount(holder, "Account", cloud_watch_role_arn=role.role_arn)
+            for resource in (role, policy, account):
+                resource.apply_removal_policy(cdk.RemovalPolicy.RETAIN)  # other APIs of the account log through it
+        return holder.node.find_child("Account")
 
     def _web_acl(self, rate_limit: int) -> wafv2.CfnWebACL:
         name = physical_name(self.node.path, 100)

@@ -32,8 +32,8 @@ def _encrypted_queue_options(encryption_key: kms.IKey) -> dict:
 class SecureQueue(sqs.Queue):
     """A queue compliant by default:
 
-    * SSE-KMS with the customer-managed `encryption_key` (clauses 7; the key must let the
-      producers' services use it, e.g. SNS or EventBridge, if they send to the queue);
+    * SSE-KMS with the customer-managed `encryption_key` (clause 7; when an AWS service such as
+      EventBridge sends to the queue, the key policy must let that service use the key);
     * a queue policy that refuses requests without TLS (clause 3);
     * a dead-letter queue (`.dead_letters`, a sibling named `<id>DeadLetters`) with the same key,
       the same TLS policy and the same tags, kept 14 days, receiving a message after

@@ -1,8 +1,6 @@
 """Step Functions state machines that meet the policy by construction."""
 from __future__ import annotations
 
-import re
-
 import aws_cdk as cdk
 from aws_cdk import aws_kms as kms, aws_stepfunctions as sfn
 from constructs import Construct
@@ -10,16 +8,11 @@ from constructs import Construct
 from .acks import HIPAA, NIST_R4, NIST_R5, PCI, acknowledge_in_packs
 from .guards import acknowledge_star_only_actions
 from .logs import EncryptedLogGroup
+from .names import physical_name
 
 STAR_ONLY_REASON = ("CloudWatch Logs log delivery and X-Ray trace upload, which CDK grants a state machine "
                     "that logs and traces, support no resource-level permissions; every other action of the "
                     "role names its resources (checked at synth)")
-
-
-def physical_name(path: str, limit: int = 80) -> str:
-    """A name for a resource from its construct path: unique in the app, readable in the console."""
-    name = re.sub(r"[^A-Za-z0-9_-]+", "-", path).strip("-")
-    return name[-limit:].lstrip("-_")
 
 
 class SecureStateMachine(sfn.StateMachine):
