@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from . import cdk_made
+from .sam import name_sam_resources
 from .loader import InputError
 from .findings import (ACK_HOLDS, ACK_REJECTED, ACK_UNUSED, ACKNOWLEDGED, UNVERIFIABLE, VIOLATION,
                        Acknowledgment, Finding, Outcome)
@@ -148,6 +149,7 @@ def evaluate(app: App, config: Config | None, rules: Iterable[Rule]) -> Report:
             findings.extend(_scoped(rule, _run(rule, app), app.templates[0], config, counts))
 
     acknowledgments = _apply_acknowledgments(app, findings, rules, config.today)
+    name_sam_resources(app, findings, acknowledgments)  # SAM: name the SAM resource, not what it made
     findings.sort(key=lambda f: (f.template, f.logical_id or "", f.clause, f.rule_id, f.property_path))
     return Report(findings, app.templates, dict(counts), acknowledgments, rules, types)
 

@@ -13,6 +13,7 @@ from typing import Any, Iterator
 
 import yaml
 
+from . import sam
 from .template import App, Template
 from .values import scalar_alternatives
 
@@ -441,7 +442,7 @@ def load(paths: list[str], trust_parameter_defaults: bool = False) -> tuple[App,
             if path.is_dir():
                 errors.extend(_load_directory(app, path, assets))
             elif path.exists():
-                app.add(str(path), check_template(parse_file(path), path), _stack_name(path))
+                _add_file(app, path, check_template(parse_file(path), path))
             else:
                 raise InputError(path, "no such file or directory")
         except InputError as e:
@@ -467,6 +468,23 @@ def load_stack_templates(template_files: list[str], trust_parameter_defaults: bo
         app.add(str(path), check_template(parse_file(path), path), _stack_name(path))  # not in a manifest
     _link_nested_stacks(app, assets)
     return app
+
+
+def _add_file(app: App, path: Path, data: dict) -> Template:
+    """Add a template file. A SAM template is judged as what it deploys: expanded by SAM's
+    translator (engine/sam.py), which also names the SAM resource in findings. (Cloud
+    assemblies are judged as CDK hands them to the validation plugin, so that `dpguard scan
+    cdk.out` and `cdk synth` agree.)"""
+    expansion = None
+    if sam.is_sam(data):
+        try:
+            expansion = sam.expand(data, app.trust_parameter_defaults)
+        except sam.SamRejected as e:
+            raise InputError(path, f"the SAM transform rejects the template: {e}") from None
+        data = expansion.data
+    tpl = app.add(str(path), data, _stack_name(path))
+    tpl.sam = expansion
+    return tpl
 
 
 def _stack_name(path: Path) -> str:
@@ -506,7 +524,7 @@ def _load_directory(app: App, directory: Path, assets: dict[str, Path]) -> list[
                 continue
             if looks_like_template(data):
                 try:
-                    app.add(str(path), check_template(data, path), _stack_name(path))
+                    _add_file(app, path, check_template(data, path))
                 except InputError as e:
                     errors.append(e)
     return errors

@@ -142,6 +142,7 @@ class Template:
     conditions: dict = field(default_factory=dict)
     construct_paths: dict[str, str] = field(default_factory=dict)  # from a cloud assembly's metadata
     live: bool = False  # written by `dpguard audit` from a live account, not read from a file
+    sam: Any = None  # SAM: engine/sam.py's Expansion (which SAM resource made each resource)
     _by_type: dict[str, list[Resource]] | None = field(default=None, repr=False)
     _referrers: dict[str, list[Resource]] | None = field(default=None, repr=False)
     _conditions_seen: dict[str, bool | None] = field(default_factory=dict, repr=False)

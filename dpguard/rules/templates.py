@@ -51,10 +51,13 @@ def template_processed(t):
         yield unverifiable("Transform", f"the template is rewritten at deploy time by {', '.join(macros)}; "
                                         "what it creates cannot be judged")
     if SAM in names:
+        # a SAM template of a file is expanded and judged (engine/sam.py) unless SAM could not do it here
+        problem = t.sam.problem if t.sam is not None else None
+        why = f": {problem}" if problem else ""
         for r in t.resources.values():
             if r.type.startswith("AWS::Serverless::"):
                 yield unverifiable("", f"{r.type} is expanded by the SAM transform at deploy time; "
-                                       "the resources it creates cannot be judged", logical_id=r.logical_id,
+                                       f"the resources it creates cannot be judged{why}", logical_id=r.logical_id,
                                    template=t)
 
 
