@@ -130,7 +130,7 @@ def assembly(tmp_path_factory) -> Path:
     as_written(cdk.Stack(app, "Written", env=env), site(tmp_path))
     as_the_fixes_say(cdk.Stack(app, "Fixed", env=env), site(tmp_path))
     stack_acknowledged(cdk.Stack(app, "Batch", env=env))
-    dpguard.enforce(app, packs=[])
+    dpguard.enforce(app, packs=["AwsSolutions"])
     try:
         app.synth()
     except RuntimeError as e:  # the Written stack fails the policy, as it should
@@ -275,6 +275,10 @@ def test_the_auditor_report_lists_a_stack_acknowledgment_once(assembly, tmp_path
     assert sorted(batch[0]["covers"]) == [f"Batch/{n}/Resource" for n in ("Extract", "Load", "Report", "Transform")]
     # the findings stay one per resource
     assert len([f for f in data["findings"] if f["stack"] == "Batch" and f["status"] == "acknowledged"]) == 4
+    # cdk-nag's findings on what CDK made get the same fixes
+    nag = [f for f in data["findings"] if f["source"] == "AwsSolutions"
+           and "/LogRetentionaae0aa3c5b4d4f87b02d85b201efdd8a/" in (f["construct_path"] or "")]
+    assert nag and all("instead of `log_retention=`" in f["remediation"] for f in nag)
     paths = write(data, tmp_path / "report")
     markdown = [line for line in paths["markdown"].read_text().splitlines() if "`Batch`" in line]
     assert len(markdown) == 1 and "`Batch` (4 resources)" in markdown[0]

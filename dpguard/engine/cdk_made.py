@@ -97,6 +97,8 @@ def _anything() -> tuple[re.Pattern, re.Pattern]:
 
 def made_by_cdk(construct_path: str | None, logical_id: str | None, props: Any = None):
     """(entry, match) for a resource that CDK made itself, or None."""
+    construct_path = construct_path if isinstance(construct_path, str) else None  # a report may hold anything
+    logical_id = logical_id if isinstance(logical_id, str) else None
     any_path, any_id = _anything()
     if not ((construct_path and any_path.search(construct_path)) or (logical_id and any_id.search(logical_id))):
         return None
@@ -112,5 +114,11 @@ def fix(rule_id: str, remediation: str, resource) -> str:
     CDK made the resource itself, else the rule's own `remediation`. Without a construct path,
     the stack's name stands for it: a nested stack's name is its path."""
     path = resource.construct_path or f"{resource.template.stack}/{resource.logical_id}"
-    found = made_by_cdk(path, resource.logical_id, resource.props)
+    return fix_at(rule_id, remediation, path, resource.logical_id, resource.props)
+
+
+def fix_at(rule_id: str, remediation: str, construct_path: str | None, logical_id: str | None,
+           props: Any = None) -> str:
+    """As `fix`, for a finding known only by construct path and logical id (cdk-nag's)."""
+    found = made_by_cdk(construct_path, logical_id, props)
     return found[0].remediation(rule_id, found[1]) if found else remediation

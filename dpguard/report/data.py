@@ -17,6 +17,7 @@ import yaml
 
 from .. import __version__
 from ..engine import Config, evaluate, load
+from ..engine import cdk_made
 from ..engine import coverage as type_coverage
 from ..engine.findings import ACK_HOLDS, ACK_UNUSED, ACKNOWLEDGED, UNVERIFIABLE, VIOLATION
 from ..engine.loader import InputError, read_capped
@@ -386,7 +387,9 @@ def nag_finding(pack: str, v: dict, resource: dict, status: str) -> dict:
             "logical_id": cfn.get("logicalId"), "resource_type": None,
             "construct_path": resource.get("constructPath") or None,
             "property_path": paths[0].replace(".", "/") if paths else "",
-            "message": v.get("description") or "", "remediation": v.get("suggestedFix") or "",
+            "message": v.get("description") or "",
+            "remediation": cdk_made.fix_at(str(v.get("ruleName")), str(v.get("suggestedFix") or ""),
+                                           resource.get("constructPath"), cfn.get("logicalId")),
             "acknowledgment": _ack_fields({"reason": reason, "expires": _expiry(reason)}) if reason else None,
             "arn": None, "region": None, "account": None}
 
