@@ -53,7 +53,14 @@ def imports() -> dict[str, set[str]]:
     return {name: {t for t in targets if t.split(".")[0] == "dpguard"} for name, targets in found.items()}
 
 
+# Entry points outside cli.py that compose the areas as the CLI does: the organisation audit's
+# Lambda handlers (audit + output + report) and their local runner.
+ENTRY_POINTS = {"dpguard.audit.org": "cli", "dpguard.audit.org_runner": "cli"}
+
+
 def area(module: str) -> str:
+    if module in ENTRY_POINTS:
+        return ENTRY_POINTS[module]
     parts = module.split(".")
     return parts[1] if len(parts) > 1 else "dpguard"
 

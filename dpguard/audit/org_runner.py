@@ -12,9 +12,9 @@ name, never skipped):
 * states Task, Map, Pass, Succeed, Fail; InputPath, Parameters, ItemSelector, ResultSelector,
   ResultPath, OutputPath, with JSONPath `$`, `$.a.b`, `$$.Execution.Input...`,
   `$$.Map.Item.Value...`, `$$.Map.Item.Index`;
-* Task resources `arn:aws:states:::lambda:invoke` (Parameters.FunctionName and Payload; the
-  result is {"Payload": ..., "StatusCode": 200}) and a Lambda function ARN or name (the result is
-  the function's);
+* Task resources `arn:PARTITION:states:::lambda:invoke` (Parameters.FunctionName and Payload;
+  the result is {"Payload": ..., "StatusCode": 200}), a Lambda function ARN or name (the result is
+  the function's), and `arn:PARTITION:states:::sns:publish` (TopicArn, Message, Subject);
 * Retry (ErrorEquals with error names, States.ALL, States.TaskFailed; IntervalSeconds,
   MaxAttempts, BackoffRate, MaxDelaySeconds; every wait multiplied by `interval_scale`) and Catch;
 * Map, inline or DISTRIBUTED: ItemsPath, or an ItemReader `arn:aws:states:::s3:getObject` of a
@@ -25,12 +25,18 @@ name, never skipped):
   manifest.json, SUCCEEDED_0.json and FAILED_0.json.
 
 A handler's exception is the task's error, named by its class (as Lambda names it: errorType) with
-its message as the cause. Every function of a run sees the same environment (os.environ)."""
+its message as the cause. Every function of a run sees the same environment (os.environ).
+
+The stack's definition (`dpguard.stacks.org_audit.definition_of` of the synthesized template)
+names its resources as `${LogicalId}` and `${AWS::Partition}`: `bind` puts in their values (the
+bucket's name, the topic's ARN); a function is found by its name in the reference, so
+`${AuditAccountFunction40693120.Arn}` calls `audit-account`."""
 from __future__ import annotations
 
 import argparse
 import copy
 import json
+import re
 import sys
 import threading
 import time
@@ -39,9 +45,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-LAMBDA_INVOKE = "arn:aws:states:::lambda:invoke"
-S3_GET = "arn:aws:states:::s3:getObject"
-S3_PUT = "arn:aws:states:::s3:putObject"
+# Service integrations by what follows "arn:PARTITION:states:::"
+LAMBDA_INVOKE, S3_GET, S3_PUT, SNS_PUBLISH = "lambda:invoke", "s3:getObject", "s3:putObject", "sns:publish"
+INTEGRATION = re.compile(r"^arn:[^:]+:states:::([a-z0-9-]+:[A-Za-z0-9.]+)$")
+REFERENCE = re.compile(r"\$\{([^}]+)\}")
 DISTRIBUTED_LIMIT = 1000
 LAMBDA_TIMEOUT = 900  # what the context tells a handler of its remaining time
 
@@ -76,6 +83,30 @@ def default_functions() -> dict[str, Callable]:
 
     return {"list-accounts": org.list_accounts, "audit-account": org.audit_account, "report": org.report,
             "access-review": org.access_review}
+
+
+def bind(definition: Any, values: dict[str, str]) -> Any:
+    """`definition` with each `${Name}` in its strings replaced by values[Name] (AWS::Partition
+    is "aws" unless given); references without a value are left as they are."""
+    values = {"AWS::Partition": "aws", **values}
+    if isinstance(definition, dict):
+        return {k: bind(v, values) for k, v in definition.items()}
+    if isinstance(definition, list):
+        return [bind(v, values) for v in definition]
+    if isinstance(definition, str):
+        return REFERENCE.sub(lambda m: values.get(m.group(1), m.group(0)), definition)
+    return definition
+
+
+def _integration(resource: Any) -> str | None:
+    match = INTEGRATION.match(resource) if isinstance(resource, str) else None
+    return match.group(1) if match else None
+
+
+def _bound(name: str, field_name: str, value: Any) -> str:
+    if not isinstance(value, str) or REFERENCE.search(value):
+        raise DefinitionError(f"state {name}: {field_name} is {value!r}; bind its reference to a value first")
+    return value
 
 
 class Runner:
@@ -183,14 +214,28 @@ class Runner:
 
     def _task(self, name: str, state: dict, payload: Any, context: dict) -> Any:
         resource = state.get("Resource", "")
-        if resource.startswith(LAMBDA_INVOKE):
+        integration = _integration(resource)
+        if integration == LAMBDA_INVOKE:
             if not isinstance(payload, dict) or "FunctionName" not in payload:
                 raise DefinitionError(f"state {name}: lambda:invoke needs Parameters.FunctionName")
             handler = self.function(str(payload["FunctionName"]))
             return {"Payload": self._call(name, handler, payload.get("Payload", {})), "StatusCode": 200}
-        if ":lambda:" in resource or ":" not in resource:
+        if integration == SNS_PUBLISH:
+            return self._publish(name, payload)
+        if integration is None and (":lambda:" in resource or ":" not in resource):
             return self._call(name, self.function(resource), payload)
         raise DefinitionError(f"state {name}: resource {resource!r} does not run locally")
+
+    def _publish(self, name: str, payload: Any) -> Any:
+        if not isinstance(payload, dict) or "Message" not in payload:
+            raise DefinitionError(f"state {name}: sns:publish needs Parameters.TopicArn and Message")
+        message = payload["Message"]
+        extra = {"Subject": payload["Subject"]} if "Subject" in payload else {}
+        self._event("TaskStarted", name)
+        answer = self.sns.publish(TopicArn=_bound(name, "TopicArn", payload.get("TopicArn")),
+                                  Message=message if isinstance(message, str) else json.dumps(message), **extra)
+        self._event("TaskSucceeded", name)
+        return {"MessageId": answer["MessageId"]}
 
     def function(self, identifier: str) -> Callable:
         """The handler whose name is in `identifier` (a function name or ARN, or the logical id
@@ -256,10 +301,12 @@ class Runner:
         if reader is None:
             items = _select(data, state.get("ItemsPath", "$"))
         else:
-            if reader.get("Resource") != S3_GET or reader.get("ReaderConfig", {}).get("InputType", "JSON") != "JSON":
+            if (_integration(reader.get("Resource")) != S3_GET
+                    or reader.get("ReaderConfig", {}).get("InputType", "JSON") != "JSON"):
                 raise DefinitionError(f"state {name}: only an ItemReader of a JSON file in S3 runs locally")
             where = _resolve(reader.get("Parameters", {}), data, context, self.input)
-            body = self.s3.get_object(Bucket=where["Bucket"], Key=where["Key"])["Body"].read()
+            body = self.s3.get_object(Bucket=_bound(name, "ItemReader's Bucket", where.get("Bucket")),
+                                      Key=where["Key"])["Body"].read()
             items = json.loads(body)
         if not isinstance(items, list):
             raise StatesError("States.ItemReaderFailed" if reader else "States.Runtime",
@@ -268,9 +315,10 @@ class Runner:
 
     def _write_results(self, name: str, writer: dict, data: Any, context: dict, succeeded: list,
                        failures: list[dict]) -> None:
-        if writer.get("Resource") != S3_PUT:
+        if _integration(writer.get("Resource")) != S3_PUT:
             raise DefinitionError(f"state {name}: only a ResultWriter to S3 runs locally")
         where = _resolve(writer.get("Parameters", {}), data, context, self.input)
+        _bound(name, "ResultWriter's Bucket", where.get("Bucket"))
         prefix = f"{str(where.get('Prefix', '')).rstrip('/')}/{self.name}".lstrip("/")
         files = {"SUCCEEDED_0.json": [{"Output": json.dumps(r)} for r in succeeded],
                  "FAILED_0.json": failures}
@@ -288,6 +336,12 @@ class Runner:
 
             self._s3 = boto3.client("s3")
         return self._s3
+
+    @property
+    def sns(self) -> Any:
+        import boto3
+
+        return boto3.client("sns")
 
     def _event(self, kind: str, state: str | None, **details: Any) -> None:
         with self._lock:
@@ -395,18 +449,23 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m dpguard.audit.org_runner",
                                      description="Run the organisation audit's state machine locally, "
                                                  "calling dpguard's handlers in this process.")
-    parser.add_argument("definition", help="the state machine's definition (Amazon States Language JSON)")
+    parser.add_argument("definition", help="the state machine's definition (Amazon States Language JSON; of the "
+                                           "stack: dpguard.stacks.org_audit.definition_of(its template))")
+    parser.add_argument("--bind", action="append", default=[], metavar="NAME=VALUE",
+                        help="the value of a ${NAME} reference of the definition, e.g. the results bucket's "
+                             "logical id and its name (repeatable)")
     parser.add_argument("--input", default="{}", help="the execution's input, JSON (default {})")
     args = parser.parse_args(argv)
     try:
         with open(args.definition, encoding="utf-8") as f:
             definition = json.load(f)
         execution_input = json.loads(args.input)
+        values = dict(b.split("=", 1) for b in args.bind)
     except (OSError, ValueError) as e:
-        print(f"org_runner: cannot read the definition or the input: {e}", file=sys.stderr)
+        print(f"org_runner: cannot read the definition, the input or a --bind: {e}", file=sys.stderr)
         return 2
     try:
-        execution = Runner(definition).run(execution_input)
+        execution = Runner(bind(definition, values)).run(execution_input)
     except DefinitionError as e:
         print(f"org_runner: {e}", file=sys.stderr)
         return 2
