@@ -268,7 +268,8 @@ def test_api_stage_logs_access_and_execution_to_encrypted_groups_and_traces(temp
     assert all_methods["LoggingLevel"] == "ERROR" and all_methods["DataTraceEnabled"] is False
     groups = {json.dumps(g["LogGroupName"]): g for g in resources(t, "AWS::Logs::LogGroup")}
     assert len(groups) == 2
-    assert any("API-Gateway-Execution-Logs_" in name for name in groups)
+    for prefix in ("API-Gateway-Execution-Logs_", "API-Gateway-Access-Logs_"):  # each named after the API's id
+        assert any(prefix in name and '"Ref": "Api' in name for name in groups)
     assert all("KmsKeyId" in g and g["RetentionInDays"] == 365 for g in groups.values())
 
 

@@ -75,9 +75,8 @@ class SecureRestApi(apigw.RestApi):
         else:
             auth = dict(authorization_type=apigw.AuthorizationType.IAM)
         method_options = apigw.MethodOptions(**auth)
-        self.access_logs = EncryptedLogGroup(
-            scope, f"{construct_id}AccessLogs", encryption_key=log_key, retention_days=log_retention_days,
-            log_group_name=f"{ACCESS_LOGS}{physical_name(path, 400)}/{stage_name}")
+        self.access_logs = EncryptedLogGroup(scope, f"{construct_id}AccessLogs", encryption_key=log_key,
+                                             retention_days=log_retention_days)
         super().__init__(
             scope, construct_id, rest_api_name=rest_api_name, description=description,
             endpoint_types=[endpoint_type], cloud_watch_role=False, default_method_options=method_options,
@@ -91,6 +90,9 @@ class SecureRestApi(apigw.RestApi):
                     caller=True, http_method=True, ip=True, protocol=True, request_time=True,
                     resource_path=True, response_length=True, status=True, user=True)))
         stage = self.deployment_stage
+        # Named after the API's id (known at deploy time), so the logging role can name it and a
+        # retained group never collides with the next deployment's.
+        self.access_logs.node.default_child.log_group_name = f"{ACCESS_LOGS}{self.rest_api_id}/{stage_name}"
         self.request_validator = self.add_request_validator(
             "RequestValidator", validate_request_body=True, validate_request_parameters=True)
         cdk.Aspects.of(self).add(_ValidateRequests(self.request_validator))
