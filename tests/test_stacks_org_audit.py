@@ -572,7 +572,8 @@ def test_the_asset_holds_dpguard_and_its_dependencies_without_the_cdk_side(asset
 
 def run_in_asset(python: str, asset: Path, code: str) -> subprocess.CompletedProcess:
     """`python -S`: no site-packages; PYTHONPATH is the asset and nothing else."""
-    env = {"PYTHONPATH": str(asset), "PATH": os.environ.get("PATH", ""), "AWS_DEFAULT_REGION": "eu-west-1"}
+    env = {"PYTHONPATH": str(asset), "PATH": os.environ.get("PATH", ""), "AWS_DEFAULT_REGION": "eu-west-1",
+           "PYTHONDONTWRITEBYTECODE": "1"}  # Lambda's /var/task is read-only: nothing is written there either
     return subprocess.run([python, "-S", "-c", code], cwd=asset, env=env, capture_output=True, text=True, timeout=300)
 
 
