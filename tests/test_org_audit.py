@@ -1,6 +1,7 @@
 """The organisation audit (docs/audit-at-scale.md) on moto's server: the state machine's
-definition run by dpguard/audit/org_runner.py, its Lambda tasks calling dpguard/audit/org.py's
-handlers, over an organisation of several moto accounts.
+definition, as the stack (dpguard/stacks/org_audit.py) synthesizes it, run by
+dpguard/audit/org_runner.py, its Lambda tasks calling dpguard/audit/org.py's handlers, over an
+organisation of several moto accounts.
 
 moto's STS lets anyone assume any role, in any account, with any ExternalId; AWS checks the
 role's trust policy. `trust` puts that check back on the client side: AssumeRole into an account
@@ -10,7 +11,6 @@ from __future__ import annotations
 import copy
 import json
 import threading
-from pathlib import Path
 
 import boto3
 import botocore.client
@@ -19,13 +19,28 @@ import pytest
 
 from deploy_support import MotoServer
 from dpguard.audit import org
-from dpguard.audit.org_runner import DefinitionError, Runner
+from dpguard.audit.org_runner import REFERENCE, DefinitionError, Runner, bind
 
-DEFINITION = json.loads((Path(__file__).parent / "fixtures" / "org_audit" / "state-machine.json").read_text())
 REGION = "us-east-1"
 AUDITOR = "123456789012"  # moto's default account: the caller's credentials
 EXTERNAL_ID = "dpguard-2026-external"
 BUCKET = "dpguard-findings-test"
+
+
+@pytest.fixture(scope="module")
+def synthesized(tmp_path_factory) -> dict:
+    """The state machine's definition of the stack, synthesized with its default settings."""
+    import aws_cdk as cdk
+
+    from dpguard.stacks import EnvironmentSettings
+    from dpguard.stacks.org_audit import OrgAuditSettings, OrgAuditStack, definition_of
+
+    app = cdk.App(outdir=str(tmp_path_factory.mktemp("cdk.out")))
+    stack = OrgAuditStack(app, "OrgAudit", org=OrgAuditSettings(organization_id="o-a1b2c3d4e5"),
+                          settings=EnvironmentSettings(name="test", allowed_cidrs=("10.0.0.0/8",),
+                                                       alert_email="security@example.com", retention_days=365,
+                                                       data_owner="platform-team"))
+    return definition_of(app.synth().get_stack_by_name(stack.stack_name).template)
 
 
 @pytest.fixture(scope="module")
@@ -111,10 +126,28 @@ def organisation(env):
     audit_key = boto3.client("kms").create_key(Description="dpguard findings")["KeyMetadata"]["Arn"]
     boto3.client("s3").create_bucket(Bucket=BUCKET)
     boto3.client("securityhub").enable_security_hub()
+    topic = boto3.client("sns").create_topic(Name="dpguard-alerts")["TopicArn"]
+    inbox = boto3.client("sqs").create_queue(QueueName="alerts-inbox")["QueueUrl"]
+    inbox_arn = boto3.client("sqs").get_queue_attributes(QueueUrl=inbox, AttributeNames=["QueueArn"])
+    boto3.client("sns").subscribe(TopicArn=topic, Protocol="sqs", Endpoint=inbox_arn["Attributes"]["QueueArn"],
+                                  Attributes={"RawMessageDelivery": "true"})
     for name, value in {"BUCKET": BUCKET, "KEY_ARN": audit_key, "EXTERNAL_ID": EXTERNAL_ID, "REGIONS": REGION,
                         "AUDIT_ROLE_NAME": "dpguard-audit", "SECURITY_HUB": "on"}.items():
         env.setenv(name, value)
-    return {"network": network, "data": data, "keys": keys, "legacy": legacy, "group": group, "key": audit_key}
+    return {"network": network, "data": data, "keys": keys, "legacy": legacy, "group": group, "key": audit_key,
+            "topic": topic, "inbox": inbox}
+
+
+@pytest.fixture(scope="module")
+def definition(synthesized, organisation) -> dict:
+    """The stack's definition with its bucket and alerts topic bound to the test's."""
+    values = {}
+    for name in REFERENCE.findall(json.dumps(synthesized)):
+        if name.startswith("Results"):
+            values[name] = BUCKET
+        elif name.startswith("AlertsTopic"):
+            values[name] = organisation["topic"]
+    return bind(synthesized, values)
 
 
 @pytest.fixture(scope="module")
@@ -126,8 +159,14 @@ def trust(organisation):
     patch.undo()
 
 
-def run(definition=DEFINITION, **execution_input):
+def run(definition, **execution_input):
     return Runner(definition, interval_scale=0).run(execution_input)
+
+
+def summary(execution) -> dict:
+    """What the Report task returned: the definition keeps it at $.report.summary."""
+    assert execution.status == "SUCCEEDED", execution.cause
+    return execution.output["report"]["summary"]
 
 
 def s3_json(key: str):
@@ -146,24 +185,23 @@ def hub_findings() -> dict[str, dict]:
 
 
 @pytest.fixture(scope="module")
-def first_run(organisation, trust):
+def first_run(definition, trust):
     """Day one: every account audited; the import of the 'data' account fails once, and is retried."""
     refused = {"FailedCount": 1, "SuccessCount": 0,
                "FailedFindings": [{"Id": "x", "ErrorCode": "InvalidInput", "ErrorMessage": "throttled, say"}]}
     trust.faults["BatchImportFindings"] = [refused]
-    execution = run(date="2026-12-01")
-    return execution
+    return run(definition, date="2026-12-01")
 
 
 @pytest.fixture(scope="module")
-def second_run(first_run, organisation, trust):
+def second_run(first_run, definition, organisation, trust):
     """Day two: the open port is closed, the 'legacy' account's role is gone, and the task of the
     'keys' account fails every time (out of memory, say) under a definition that tolerates it."""
     ec2 = member(organisation["network"], "ec2")
     ec2.revoke_security_group_ingress(GroupId=organisation["group"], IpPermissions=[
         {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
     trust.missing.add(organisation["legacy"])
-    tolerant = copy.deepcopy(DEFINITION)
+    tolerant = copy.deepcopy(definition)
     tolerant["States"]["AuditAccounts"]["ToleratedFailurePercentage"] = 25
 
     def audit_account(event, context):
@@ -181,7 +219,7 @@ def test_the_run_lists_the_organisation_and_audits_every_account(first_run, orga
     accounts = {organisation[n] for n in ("network", "data", "keys", "legacy")} | {AUDITOR}
     assert {a["account"] for a in planned} == accounts
     assert all(a["regions"] == [REGION] for a in planned)
-    report = first_run.output
+    report = summary(first_run)
     assert report["accounts"] == {"planned": 5, "audited": 5, "not_audited": [], "missing": []}
     for account in accounts:
         doc = s3_json(f"findings/date=2026-12-01/account={account}/audit.json")
@@ -218,9 +256,17 @@ def test_the_report_is_written_from_every_account(first_run, organisation):
     accounts = {f.get("account") for f in data["findings"]}
     assert {organisation["network"], organisation["data"], organisation["keys"]} <= accounts
     assert len([i for i in data["evidence"]["inputs"] if i["kind"] == "audit-json"]) == 5
-    names = {k.rsplit("/", 1)[1] for k in first_run.output["keys"]}
+    names = {k.rsplit("/", 1)[1] for k in summary(first_run)["keys"]}
     assert names == {"dpguard-report.json", "dpguard-report.html", "dpguard-report.md", "dpguard-findings.csv"}
-    assert first_run.output["violations"] == data["summary"]["violations"] > 0
+    assert summary(first_run)["violations"] == data["summary"]["violations"] > 0
+
+
+def test_the_summary_goes_to_the_alerts_topic(first_run, organisation):
+    sqs = boto3.client("sqs")
+    messages = sqs.receive_message(QueueUrl=organisation["inbox"], MaxNumberOfMessages=10)["Messages"]
+    bodies = [json.loads(m["Body"]) for m in messages]
+    assert [b["date"] for b in bodies] == ["2026-12-01"]
+    assert bodies[0]["summary"] == summary(first_run) and bodies[0]["bucket"] == BUCKET
 
 
 def test_security_hub_has_every_account_s_findings_in_the_auditor_account(first_run, organisation):
@@ -253,10 +299,10 @@ def test_the_external_id_is_passed_to_every_audit_role(first_run, trust):
 def test_an_account_whose_role_is_gone_is_reported_not_audited_and_the_others_finish(second_run, organisation):
     assert second_run.status == "SUCCEEDED", second_run.cause
     legacy = organisation["legacy"]
-    summary = s3_json(f"findings/date=2026-12-02/account={legacy}/summary.json")
-    assert summary["audited"] is False and "AccessDenied" in summary["reason"]
-    assert second_run.output["accounts"]["not_audited"] == [legacy]
-    assert second_run.output["accounts"]["audited"] == 3  # of 5: 'keys' left no result (below)
+    saved = s3_json(f"findings/date=2026-12-02/account={legacy}/summary.json")
+    assert saved["audited"] is False and "AccessDenied" in saved["reason"]
+    assert summary(second_run)["accounts"]["not_audited"] == [legacy]
+    assert summary(second_run)["accounts"]["audited"] == 3  # of 5: 'keys' left no result (below)
     gap = [f for f in s3_json(f"findings/date=2026-12-02/account={legacy}/audit.json")["findings"]
            if f["rule_id"] == "DP-AuditComplete"]
     assert gap and "was not audited" in gap[0]["message"]
@@ -286,7 +332,7 @@ def test_an_account_not_audited_keeps_its_findings_active(second_run, organisati
 
 def test_within_the_threshold_an_account_without_result_is_reported_missing(second_run, organisation):
     keys = organisation["keys"]
-    assert second_run.output["accounts"]["missing"] == [keys]
+    assert summary(second_run)["accounts"]["missing"] == [keys]
     failed = second_run.of_type("MapItemFailed")
     assert [e["error"] for e in failed] == ["MemoryError"]
     report = s3_json("reports/date=2026-12-02/dpguard-report.json")
@@ -294,9 +340,9 @@ def test_within_the_threshold_an_account_without_result_is_reported_missing(seco
     assert gap and "left no result" in gap[0]["message"]
 
 
-def test_the_map_fails_past_its_failure_threshold_and_no_report_is_written(organisation):
-    """The fixture's definition (2 % tolerated) with one task of two failing: the run fails
-    before the report."""
+def test_the_map_fails_past_its_failure_threshold_and_no_report_is_written(definition):
+    """The stack's definition (2 % tolerated) with one task of two failing: the run fails before
+    the report."""
     reported = []
 
     def list_accounts(event, context):
@@ -311,11 +357,13 @@ def test_the_map_fails_past_its_failure_threshold_and_no_report_is_written(organ
 
     functions = {"list-accounts": list_accounts, "audit-account": audit_account,
                  "report": lambda event, context: reported.append(event)}
-    runner = Runner(DEFINITION, functions, interval_scale=0)
+    runner = Runner(definition, functions, interval_scale=0)
     execution = runner.run({"date": "2026-12-07"})
     assert execution.status == "FAILED"
     assert execution.error == "States.ExceedToleratedFailureThreshold"
-    assert [e["attempt"] for e in execution.of_type("Retry")] == [1, 2, 3]  # ImportFailed is retried, 3 times
+    task = definition["States"]["AuditAccounts"]["ItemProcessor"]["States"]["AuditAccount"]
+    attempts = next(r["MaxAttempts"] for r in task["Retry"] if "States.TaskFailed" in r["ErrorEquals"])
+    assert [e["attempt"] for e in execution.of_type("Retry")] == list(range(1, attempts + 1))
     assert reported == []
     manifest = s3_json(f"runs/map/{runner.name}/manifest.json")
     rows = s3_json(manifest["ResultFiles"]["FAILED"][0]["Key"])
