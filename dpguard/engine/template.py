@@ -103,27 +103,40 @@ class Resource:
 
 
 def _walk(node: Any, parts: list[str], at: int, tpl: "Template", path: str, out: list) -> None:
-    # Only a one-key mapping can be an intrinsic: everything else is its own single value,
-    # without the call (this walk runs for every property every rule reads).
-    for value in alternatives(node, tpl) if isinstance(node, dict) and len(node) == 1 else (node,):
-        if at == len(parts):
-            out.append((path, value))
-            continue
+    """Every value `node` may take, each followed down parts[at:]. Only a one-key mapping can
+    be an intrinsic: anything else is its own single value, without the call (this walk runs
+    for every property that every rule reads)."""
+    if isinstance(node, dict) and len(node) == 1:
+        for value in alternatives(node, tpl):
+            _follow(value, parts, at, tpl, path, out)
+    else:
+        _follow(node, parts, at, tpl, path, out)
+
+
+def _follow(value: Any, parts: list[str], at: int, tpl: "Template", path: str, out: list) -> None:
+    """One value followed down parts[at:], a loop while the way is plain mappings."""
+    while at < len(parts):
         key = parts[at]
         if value is ABSENT or isinstance(value, Unknown):
             out.append((f"{path}/{'/'.join(parts[at:])}", value))
-        elif key == "*":
+            return
+        if key == "*":
             if not isinstance(value, list):
                 out.append((path, Unknown(f"{path} should be a list")))
-                continue
+                return
             for index, item in enumerate(value):
                 for item_value in alternatives(item, tpl):
                     if item_value is not ABSENT:
                         _walk(item_value, parts, at + 1, tpl, f"{path}/{index}", out)
-        elif isinstance(value, dict):
-            _walk(value.get(key, ABSENT), parts, at + 1, tpl, f"{path}/{key}", out)
-        else:
+            return
+        if not isinstance(value, dict):
             out.append((f"{path}/{key}", Unknown(f"{path} should be a mapping")))
+            return
+        value, at, path = value.get(key, ABSENT), at + 1, f"{path}/{key}"
+        if isinstance(value, dict) and len(value) == 1:
+            _walk(value, parts, at, tpl, path, out)
+            return
+    out.append((path, value))
 
 
 @dataclass(eq=False)
