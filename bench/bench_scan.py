@@ -7,11 +7,21 @@ in this one run. Medians throughout.
     ./dev bench                      # dpguard alone
     ./dev bench --checkov            # also Checkov (installs it into .venv-checkov once)
     ./dev bench --checkov-bin PATH   # a Checkov you already have
+    ./dev bench --profile            # also cProfile's top functions of one evaluate()
+
+The per-rule table times each rule's check over the whole assembly (median of the runs). Work
+that rules share (a resource's parsed policy documents, its property walks, the index of who
+references whom) is cached on first use: it is charged to the first rule that asks for it, so
+a rule near the top of the table may be paying for the ones after it.
 """
 from __future__ import annotations
 
 import argparse
+import cProfile
+import dataclasses
+import io
 import json
+import pstats
 import os
 import shutil
 import statistics
@@ -111,6 +121,54 @@ def timed_run(argv: list[str]) -> tuple[float, int, int]:
     return elapsed, usage.ru_maxrss // 1024, os.waitstatus_to_exitcode(status)
 
 
+def timed_rules(rules: list, spent: dict) -> list:
+    """The rules, each check wrapped to add its seconds to spent[rule_id] (a check is a
+    generator: its time is the time to exhaust it)."""
+    def wrap(rule):
+        check = rule.check
+
+        def run(*args):
+            start = time.perf_counter()
+            try:
+                return list(check(*args))
+            finally:
+                spent[rule.rule_id] = spent.get(rule.rule_id, 0.0) + time.perf_counter() - start
+        return dataclasses.replace(rule, check=run)
+    return [wrap(rule) for rule in rules]
+
+
+def per_rule_table(assembly: Path, runs: int, top: int) -> list[str]:
+    """Markdown rows: the slowest rules, ms each (median of `runs` evaluations of a freshly
+    loaded assembly) and share of the time all rules took."""
+    per_run: list[dict] = []
+    for _ in range(runs):
+        spent: dict = {}
+        app, _ = load([str(assembly)])
+        evaluate(app, Config(), timed_rules(catalogue(), spent))
+        per_run.append(spent)
+    medians = {rule_id: statistics.median(run.get(rule_id, 0.0) for run in per_run) for rule_id in per_run[0]}
+    total = sum(medians.values()) or 1.0
+    rows = ["| rule | ms | share of all rules |", "|---|---:|---:|"]
+    for rule_id, seconds in sorted(medians.items(), key=lambda item: -item[1])[:top]:
+        rows.append(f"| {rule_id} | {seconds * 1000:.2f} | {seconds / total:.1%} |")
+    rows.append(f"| all {len(medians)} rules that ran | {total * 1000:.1f} | 100% |")
+    return rows
+
+
+def profile(assembly: Path, top: int) -> str:
+    """cProfile's top functions (by own time) of one evaluate() of a freshly loaded assembly.
+    The profiler's cost per call inflates small functions: read it for where, not how long."""
+    rules = catalogue()
+    app, _ = load([str(assembly)])
+    profiler = cProfile.Profile()
+    profiler.enable()
+    evaluate(app, Config(), rules)
+    profiler.disable()
+    out = io.StringIO()
+    pstats.Stats(profiler, stream=out).strip_dirs().sort_stats("tottime").print_stats(top)
+    return out.getvalue()
+
+
 def find_checkov(args) -> str | None:
     if args.checkov_bin:
         return args.checkov_bin
@@ -131,6 +189,8 @@ def main() -> None:
     parser.add_argument("--checkov-bin", help="path of a checkov executable")
     parser.add_argument("--runs", type=int, default=7, help="runs of dpguard scan (median reported)")
     parser.add_argument("--checkov-runs", type=int, default=3)
+    parser.add_argument("--top", type=int, default=15, help="rules in the per-rule table (and functions with --profile)")
+    parser.add_argument("--profile", action="store_true", help="print cProfile's top functions of one evaluate()")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="dpguard-bench-"))
@@ -152,10 +212,11 @@ def main() -> None:
         rules = len(report.rules)
 
         dpguard = str(Path(sys.executable).parent / "dpguard")
-        scans = [timed_run([dpguard, "scan", str(assembly), "--format", "json", "--output", os.devnull])
-                 for _ in range(args.runs)]
-        scan_wall = statistics.median(s[0] for s in scans)
-        scan_peak = max(s[1] for s in scans)
+        scans = {fmt: [timed_run([dpguard, "scan", str(assembly), "--format", fmt, "--output", os.devnull])
+                       for _ in range(args.runs)] for fmt in ("json", "table")}
+        scan_wall = statistics.median(s[0] for s in scans["json"])
+        table_wall = statistics.median(s[0] for s in scans["table"])
+        scan_peak = max(s[1] for s in scans["json"] + scans["table"])
 
         rows = [
             ("resources / templates / rules", f"{resources} / {len(app.templates)} / {rules}"),
@@ -163,7 +224,8 @@ def main() -> None:
              f"{report.summary()['violations']}, {report.summary()['unverifiable']}"),
             ("engine: all rules, in-process (median of 15)", f"{statistics.median(rule_times) * 1000:.1f} ms"),
             ("engine: load + all rules, in-process", f"{statistics.median([a + b for a, b in zip(load_times, rule_times)]) * 1000:.1f} ms"),
-            (f"`dpguard scan` wall time (median of {args.runs})", f"{scan_wall * 1000:.0f} ms"),
+            (f"`dpguard scan --format json` wall time (median of {args.runs})", f"{scan_wall * 1000:.0f} ms"),
+            (f"`dpguard scan --format table` wall time (median of {args.runs})", f"{table_wall * 1000:.0f} ms"),
             ("`dpguard scan` peak memory (max RSS)", f"{scan_peak} MiB"),
         ]
         checkov = find_checkov(args)
@@ -180,6 +242,11 @@ def main() -> None:
         for name, value in rows:
             print(f"| {name} | {value} |")
         print(f"\n({os.cpu_count()} CPUs, Python {sys.version.split()[0]})")
+        print(f"\nSlowest rules (median of 7 evaluations; shared work is charged to the first rule that asks):\n")
+        print("\n".join(per_rule_table(assembly, 7, args.top)))
+        if args.profile:
+            print(f"\ncProfile of one evaluate(), top {args.top} by own time:\n")
+            print(profile(assembly, args.top))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -69,7 +69,8 @@ def _holds(node: Any, text: str) -> bool:
 @functools.cache
 def table() -> tuple[MadeByCdk, ...]:
     """The entries of cdk_made.yaml, in order; a malformed entry fails loudly here."""
-    entries = yaml.safe_load(DATA.read_text(encoding="utf-8"))
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: every scan reads this table
+    entries = yaml.load(DATA.read_text(encoding="utf-8"), Loader=loader)
     out = []
     for number, e in enumerate(entries, 1):
         where = f"{DATA.name} entry {number}"

@@ -2,10 +2,7 @@
 from __future__ import annotations
 
 import io
-
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
+from typing import TYPE_CHECKING
 
 from ..engine.cdk_made import CDK_MADE
 from ..engine.coverage import headline
@@ -14,16 +11,24 @@ from ..engine.findings import ACKNOWLEDGED, UNVERIFIABLE, VIOLATION
 from .ack_groups import AcknowledgedGroup, grouped
 from .text import printable
 
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
 STYLES = {VIOLATION: "bold red", UNVERIFIABLE: "bold yellow", ACKNOWLEDGED: "green"}
 LABELS = {VIOLATION: "VIOLATION", UNVERIFIABLE: "UNVERIFIABLE", ACKNOWLEDGED: "acknowledged"}
 # rich measures and wraps every cell of a Table (about 1 ms a finding): above this many findings
 # the view is one line per finding and each rule's fix once, which is also easier to read
 MAX_TABLE_ROWS = 200
+WIDTH = 160  # of the console without a terminal
 
 
 def console(color: bool) -> tuple[Console, io.StringIO]:
+    from rich.console import Console
+
     buffer = io.StringIO()
-    return Console(file=buffer, force_terminal=color, no_color=not color, width=None if color else 160,
+    return Console(file=buffer, force_terminal=color, no_color=not color, width=None if color else WIDTH,
                    highlight=False, soft_wrap=False), buffer
 
 
@@ -39,6 +44,9 @@ def _acknowledged(f) -> str:
 
 
 def _table(report: Report) -> Table:
+    from rich.table import Table
+    from rich.text import Text
+
     table = Table(show_lines=True, header_style="bold")
     for name in ("Status", "Rule", "Resource", "Problem and fix"):
         table.add_column(name, overflow="fold")
@@ -96,6 +104,8 @@ def _lines(report: Report) -> list[tuple[str, str]]:
 
 def _group_row(group: AcknowledgedGroup) -> tuple[Text, Text, Text, Text]:
     """One row for an acknowledgment that covers several resources of a stack."""
+    from rich.text import Text
+
     f = group.first
     resource = Text(f"{printable(f.stack)} ({len(group.resources)} resources)")
     resource.append(f"\n{printable(group.compact())}", style="dim")
@@ -115,9 +125,40 @@ def _group_line(group: AcknowledgedGroup) -> list[tuple[str, str]]:
             (f" — {printable(group.headline())}\n", "green")]
 
 
+def _footer(report: Report) -> list[tuple[str, str]]:
+    """The lines after the findings, as (text, style)."""
+    lines = [(f"note: acknowledgment of {printable(a.rule_id)} on {printable(a.logical_id or '(template)')} "
+              f"in {printable(a.template)} matches no finding", "yellow") for a in report.unused_acknowledgments]
+    s = report.summary()
+    verdict_style = "bold red" if s["violations"] or s["unverifiable"] else "bold green"
+    lines.append((f"{s['templates']} template(s), {s['resources']} resource(s), {len(report.rules)} rules: "
+                  f"{s['violations']} violation(s), {s['unverifiable']} unverifiable, "
+                  f"{s['acknowledged']} acknowledged", verdict_style))
+    if report.coverage:
+        lines.append((printable(headline(report.coverage)), "yellow" if report.not_judged else "dim"))
+    for c in report.not_judged:
+        lines.append((f"  not judged: {printable(c.resource_type)} ({c.resources}): {printable(c.reason)}", "yellow"))
+    return lines
+
+
+def _fits(text: str) -> bool:
+    """Does rich print this line as it is, without a terminal? One character a cell, nothing
+    to wrap."""
+    return len(text) <= WIDTH and text.isascii() and text.isprintable()
+
+
 def render(report: Report, color: bool = False) -> str:
+    footer = _footer(report)
+    many = len(report.findings) > MAX_TABLE_ROWS
+    if not color and (many or not report.findings) and all(_fits(text) for text, _ in footer):
+        # Plain text of plain lines: what rich would print, without importing it (a scan's
+        # start-up time is mostly imports)
+        body = "".join(text for text, _ in _lines(report)) if many else ""
+        return body + "".join(f"{text}\n" for text, _ in footer)
+    from rich.text import Text
+
     out, buffer = console(color)
-    if len(report.findings) > MAX_TABLE_ROWS:
+    if many:
         pieces = _lines(report)
         if color:
             out.print(Text.assemble(*pieces), soft_wrap=True, end="")
@@ -125,17 +166,6 @@ def render(report: Report, color: bool = False) -> str:
             buffer.write("".join(text for text, _ in pieces))
     elif report.findings:
         out.print(_table(report))
-    for a in report.unused_acknowledgments:
-        out.print(Text(f"note: acknowledgment of {printable(a.rule_id)} on {printable(a.logical_id or '(template)')} "
-                       f"in {printable(a.template)} matches no finding", style="yellow"))
-    s = report.summary()
-    verdict_style = "bold red" if s["violations"] or s["unverifiable"] else "bold green"
-    out.print(Text(f"{s['templates']} template(s), {s['resources']} resource(s), {len(report.rules)} rules: "
-                   f"{s['violations']} violation(s), {s['unverifiable']} unverifiable, "
-                   f"{s['acknowledged']} acknowledged", style=verdict_style))
-    if report.coverage:
-        out.print(Text(printable(headline(report.coverage)), style="yellow" if report.not_judged else "dim"))
-    for c in report.not_judged:
-        out.print(Text(f"  not judged: {printable(c.resource_type)} ({c.resources}): {printable(c.reason)}",
-                       style="yellow"))
+    for text, style in footer:
+        out.print(Text(text, style=style))
     return buffer.getvalue()

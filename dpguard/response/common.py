@@ -9,6 +9,10 @@ from typing import Any, Callable
 
 Clock = Callable[[], dt.datetime]
 
+# How long `secret-exposed` waits for a rotation to finish (here, not in secrets.py: the CLI's
+# help text needs it, and `dpguard` must not import boto3 to build its parser).
+DEFAULT_WAIT_SECONDS = 60
+
 # Both trackers have the key `id` and a sparse index of what is still open, by its next deadline:
 # an item carries `tracking` = "open" until it is closed, and `next_deadline` (ISO-8601 UTC).
 OPEN_INDEX = "open-by-deadline"

@@ -16,7 +16,7 @@ COMMAND = "dpguard secret-exposed"
 
 
 def add_parser(commands) -> None:
-    from .secrets import DEFAULT_WAIT_SECONDS
+    from .common import DEFAULT_WAIT_SECONDS
 
     parser = commands.add_parser(
         "secret-exposed", help="regenerate an exposed secret, revoke the exposed version, tell its owner",

@@ -29,14 +29,13 @@ from typing import Any, Callable
 
 import botocore.exceptions
 
-from .common import ResponseError, json_setting, publish, setting, utcnow
+from .common import DEFAULT_WAIT_SECONDS, ResponseError, json_setting, publish, setting, utcnow
 from .incidents import DEFAULT_ACK_HOURS, POLICY_PARTIES, open_incident, read_ack_hours, read_parties
 
 SOURCE = "secret-exposure"
 INCIDENT_TYPE = "credential-compromise"
 SEVERITY = "high"
 DEFAULT_PARTIES = POLICY_PARTIES  # the same parties as every other incident
-DEFAULT_WAIT_SECONDS = 60
 
 # The fields of a JSON secret that hold the credential itself, as AWS's rotation templates and
 # most SDK conventions name them. Every one present is regenerated; the rest (username, host,
