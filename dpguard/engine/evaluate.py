@@ -260,8 +260,11 @@ def _apply_acknowledgments(app: App, findings: list[Finding], rules: list[Rule],
     for tpl in app.templates:
         entries[(tpl.path, None)] = _acknowledgments(tpl.metadata)
         for r in tpl.resources.values():
-            if not r.problem:
-                entries[(tpl.path, r.logical_id)] = _acknowledgments(r.metadata)
+            if r.problem:
+                continue
+            found = _acknowledgments(r.metadata)
+            if found:  # most resources have none: only those with some are looked up
+                entries[(tpl.path, r.logical_id)] = found
                 resource_types[(tpl.path, r.logical_id)] = r.type
     outcome: dict[int, tuple[str, str | None]] = {}  # id(entry) -> (status, problem)
     for f in findings:

@@ -176,15 +176,20 @@ ADMIN_MANAGED_POLICIES = ("AdministratorAccess", "PowerUserAccess", "IAMFullAcce
 
 def allow_statements(r, paths: Iterable[str]) -> tuple[list[Statement], list[Outcome]]:
     """The statements that allow, or may allow (effect unknown), in the documents at `paths`,
-    and an unverifiable outcome for each document that cannot be read."""
-    statements, unreadable = [], []
-    for path in paths:
-        for s in policy_statements(r, path):
-            if isinstance(s, tuple):
-                unreadable.append(unverifiable(s[0], f"the policy cannot be read: {s[1].reason}"))
-            elif s.allows or isinstance(s.effect, Unknown):
-                statements.append(s)
-    return statements, unreadable
+    and an unverifiable outcome for each document that cannot be read. Sorted out once per
+    resource and paths, however many rules ask (each gets its own lists)."""
+    key = ("allow_statements", tuple(paths))
+    found = r.cache.get(key)
+    if found is None:
+        statements, unreadable = [], []
+        for path in key[1]:
+            for s in policy_statements(r, path):
+                if isinstance(s, tuple):
+                    unreadable.append(unverifiable(s[0], f"the policy cannot be read: {s[1].reason}"))
+                elif s.allows or isinstance(s.effect, Unknown):
+                    statements.append(s)
+        found = r.cache[key] = (statements, unreadable)
+    return list(found[0]), list(found[1])
 
 
 def judge(s: Statement, bad: bool | Unknown, path: str, message: str) -> Iterator[Outcome]:
