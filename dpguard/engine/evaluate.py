@@ -131,12 +131,15 @@ def evaluate(app: App, config: Config | None, rules: Iterable[Rule]) -> Report:
     app.coverage = {c.resource_type: c for c in types}  # for DP-ResourceTypeJudged
 
     for tpl in app.templates:
+        plan: dict[str, list[tuple[Rule, RuleCount]]] = {}  # type -> its rules and their counts here
         for r in tpl.resources.values():
             if r.problem:
                 continue  # judged by DP-ResourceReadable
-            for rule in by_type.get(r.type, ()):
+            steps = plan.get(r.type)
+            if steps is None:
+                steps = plan[r.type] = [(rule, counts[(tpl.path, rule.rule_id)]) for rule in by_type.get(r.type, ())]
+            for rule, count in steps:
                 outcomes = _run(rule, r, tpl)
-                count = counts[(tpl.path, rule.rule_id)]
                 count.evaluated += 1
                 if outcomes:
                     count.failed += 1

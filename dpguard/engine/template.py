@@ -117,6 +117,12 @@ def _follow(value: Any, parts: list[str], at: int, tpl: "Template", path: str, o
     """One value followed down parts[at:], a loop while the way is plain mappings."""
     while at < len(parts):
         key = parts[at]
+        if type(value) is dict and key != "*":  # the usual step, taken before the checks below
+            value, at, path = value.get(key, ABSENT), at + 1, f"{path}/{key}"
+            if isinstance(value, dict) and len(value) == 1:
+                _walk(value, parts, at, tpl, path, out)
+                return
+            continue
         if value is ABSENT or isinstance(value, Unknown):
             out.append((f"{path}/{'/'.join(parts[at:])}", value))
             return
