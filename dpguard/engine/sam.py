@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import copy
 import json
-import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -206,7 +205,9 @@ def _transforms(data: dict) -> list:
 
 def _translate(data: dict, parameter_values: dict) -> dict:
     # Imported here: the translator (with pydantic and boto3) takes ~0.3 s to import, which
-    # only a SAM template should cost.
+    # only a SAM template should cost (logging too: a scan without SAM never needs it).
+    import logging
+
     from samtranslator.model.exceptions import InvalidDocumentException
     from samtranslator.parser.parser import Parser
     from samtranslator.translator.translator import Translator
