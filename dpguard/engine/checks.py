@@ -173,7 +173,7 @@ def _strings(node: Any, tpl: Template) -> list:
 
 def _principals(node: Any, tpl: Template) -> list:
     out = []
-    for value in alternatives(node, tpl):
+    for value in alternatives(node, tpl) if isinstance(node, dict) and len(node) == 1 else (node,):
         if isinstance(value, Unknown):
             out.append(("?", value))
         elif isinstance(value, dict):
@@ -187,8 +187,9 @@ def _principals(node: Any, tpl: Template) -> list:
 def _statement(item: dict, tpl: Template, path: str) -> Statement:
     effects = scalar_alternatives(item.get("Effect", ABSENT), tpl, 0)
     condition = item.get("Condition", ABSENT)
-    resolved = alternatives(condition, tpl)
-    condition = resolved[0] if len(resolved) == 1 else Unknown("the condition has several values")
+    if isinstance(condition, dict) and len(condition) == 1:  # only then can it be an intrinsic
+        resolved = alternatives(condition, tpl)
+        condition = resolved[0] if len(resolved) == 1 else Unknown("the condition has several values")
     # an element left out is None, an element given is always a list (the rules tell the two apart)
     return Statement(
         path=path,
