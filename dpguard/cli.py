@@ -12,7 +12,7 @@ from .cli_common import EXIT_CLEAN, EXIT_INCOMPLETE, EXIT_USAGE, EXIT_VIOLATIONS
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .output import RULE_FORMATS, SCAN_FORMATS
+    from .output import AUDIT_FORMATS, RULE_FORMATS, SCAN_FORMATS
 
     parser = Parser(prog="dpguard", description="The Data Protection Policy as code for AWS "
                                                 "CloudFormation and CDK.")
@@ -44,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "Exit codes: 0 clean, 1 violations, 2 usage, 3 incomplete (some checks could "
                     "not run: nothing unread is reported compliant).")
     add_account_options(audit, "audit")
-    audit.add_argument("--format", choices=SCAN_FORMATS, default="table")
+    audit.add_argument("--format", choices=AUDIT_FORMATS, default="table")
     audit.add_argument("--output", "-o", metavar="FILE")
     audit.add_argument("--fail-on", choices=("error", "warning"), default="error")
     audit.add_argument("--config", metavar="FILE", help="YAML or JSON settings, as for scan")
