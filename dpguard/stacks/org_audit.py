@@ -54,6 +54,9 @@ SECURITY_HUB_STATE = "state/securityhub/"  # what audit_account last imported in
 # What the asset leaves out of the dpguard package: the CDK side (it needs aws-cdk-lib, which the
 # handlers never import) and the test helpers.
 NOT_IN_FUNCTIONS = ("cdk", "stacks", "patterns", "testing.py")
+# Dependencies the functions never use: SAM expansion is for templates as written, and the live
+# templates of an audit never carry a transform (it needs pydantic's compiled core besides).
+NOT_BUNDLED = frozenset({"aws-sam-translator"})
 # Lambda service errors worth retrying (AWS's list for the lambda:invoke integration).
 LAMBDA_SERVICE_ERRORS = ["Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException",
                          "Lambda.TooManyRequestsException", "Lambda.ClientExecutionTimeoutException"]
@@ -540,7 +543,8 @@ def _staged_code() -> str:
 
 def runtime_distributions() -> list[metadata.Distribution]:
     """dpguard's dependencies and its `aws` extra (boto3), with theirs, as installed here."""
-    wanted = [name for r in metadata.requires("dpguard") or [] if (name := _needed(r, extras=("aws",)))]
+    wanted = [name for r in metadata.requires("dpguard") or []
+              if (name := _needed(r, extras=("aws",))) and name not in NOT_BUNDLED]
     found: dict[str, metadata.Distribution] = {}
     while wanted:
         name = wanted.pop()
