@@ -2,7 +2,7 @@
 
 Starts moto's server on a free loopback port (tests/deploy_support.py's MotoServer), seeds one
 member account with a typical set of resources in one region, and runs the real Lambda handler,
-`dpguard.audit.org.audit_account`, in this process, as the state machine's Map would: with the
+`dpguard.org_audit.handlers.audit_account`, in this process, as the state machine's Map would: with the
 results bucket, key and Security Hub of an auditor account, over 1, 4 and 17 regions (the regions
 beyond the first hold only their default VPC, as in a real account). Then `report` over that day.
 Every AWS call of the handlers is counted by service and operation (both the member account's
@@ -195,7 +195,7 @@ def main() -> None:
                    "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
                    "AWS_EC2_METADATA_DISABLED": "true", "NO_PROXY": "localhost,127.0.0.1"}
             with mock.patch.dict(os.environ, env), _loopback_subdomains():
-                from dpguard.audit import org
+                from dpguard.org_audit import handlers as org
 
                 seeded = seed(args.buckets, args.security_groups, args.roles)
                 key_arn = auditor()

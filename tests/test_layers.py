@@ -25,6 +25,7 @@ ALLOWED = {
     "patterns": {"cdk", "rules"},
     "report": {"__version__", "engine", "output", "rules"},
     "stacks": {"cdk", "patterns", "response"},
+    "org_audit": {"audit", "engine", "output", "report"},
     "cli": {"__version__", "audit", "cli_common", "engine", "output", "report", "response", "rules"},
     "dpguard": {"cdk"},
 }
@@ -53,14 +54,7 @@ def imports() -> dict[str, set[str]]:
     return {name: {t for t in targets if t.split(".")[0] == "dpguard"} for name, targets in found.items()}
 
 
-# Entry points outside cli.py that compose the areas as the CLI does: the organisation audit's
-# Lambda handlers (audit + output + report) and their local runner.
-ENTRY_POINTS = {"dpguard.audit.org": "cli", "dpguard.audit.org_runner": "cli"}
-
-
 def area(module: str) -> str:
-    if module in ENTRY_POINTS:
-        return ENTRY_POINTS[module]
     parts = module.split(".")
     return parts[1] if len(parts) > 1 else "dpguard"
 

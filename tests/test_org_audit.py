@@ -1,6 +1,6 @@
 """The organisation audit (docs/audit-at-scale.md) on moto's server: the state machine's
 definition, as the stack (dpguard/stacks/org_audit.py) synthesizes it, run by
-dpguard/audit/org_runner.py, its Lambda tasks calling dpguard/audit/org.py's handlers, over an
+dpguard/org_audit/runner.py, its Lambda tasks calling dpguard/org_audit/handlers.py's handlers, over an
 organisation of several moto accounts.
 
 moto's STS lets anyone assume any role, in any account, with any ExternalId; AWS checks the
@@ -18,8 +18,8 @@ import botocore.exceptions
 import pytest
 
 from deploy_support import MotoServer
-from dpguard.audit import org
-from dpguard.audit.org_runner import REFERENCE, DefinitionError, Runner, bind
+from dpguard.org_audit import handlers as org
+from dpguard.org_audit.runner import REFERENCE, DefinitionError, Runner, bind
 
 REGION = "us-east-1"
 AUDITOR = "123456789012"  # moto's default account: the caller's credentials

@@ -30,10 +30,10 @@ ROOT = Path(__file__).resolve().parent.parent
 CONTEXT = json.loads((ROOT / "cdk.json").read_text())["context"]
 ORG_ID = "o-a1b2c3d4e5"
 STACK = "Dpg-Dev-OrgAudit"
-HANDLERS = {"ListAccountsFunction": "dpguard.audit.org.list_accounts",
-            "AuditAccountFunction": "dpguard.audit.org.audit_account",
-            "ReportFunction": "dpguard.audit.org.report",
-            "AccessReviewFunction": "dpguard.audit.org.access_review"}
+HANDLERS = {"ListAccountsFunction": "dpguard.org_audit.handlers.list_accounts",
+            "AuditAccountFunction": "dpguard.org_audit.handlers.audit_account",
+            "ReportFunction": "dpguard.org_audit.handlers.report",
+            "AccessReviewFunction": "dpguard.org_audit.handlers.access_review"}
 # The task states of the definition and the function each one invokes.
 TASKS = {"ListAccounts": "ListAccountsFunction", "AuditAccount": "AuditAccountFunction", "Report": "ReportFunction"}
 
@@ -559,7 +559,7 @@ def test_every_function_runs_the_same_asset(template):
 
 
 def test_the_asset_holds_dpguard_and_its_dependencies_without_the_cdk_side(asset):
-    assert (asset / "dpguard" / "audit" / "org.py").is_file() and (asset / "dpguard" / "report" / "clauses.yaml").is_file()
+    assert (asset / "dpguard" / "org_audit" / "handlers.py").is_file() and (asset / "dpguard" / "report" / "clauses.yaml").is_file()
     assert (asset / "dpguard" / "inventory" / "resource_types.json").is_file()
     for absent in ("cdk", "stacks", "patterns", "testing.py"):
         assert not (asset / "dpguard" / absent).exists(), absent

@@ -9,7 +9,7 @@ the organisation, run by AWS's engines from the auditor (delegated administrator
         Notify        the summary to the alerts topic
     EventBridge Scheduler, quarterly ─► AccessReview Lambda → reviews/date=D/account=A/
 
-The handlers are dpguard.audit.org's. Their code is the dpguard package and its runtime
+The handlers are dpguard.org_audit.handlers'. Their code is the dpguard package and its runtime
 dependencies copied from this Python environment at synth (`org_audit_code`): nothing is
 downloaded, and no Docker is needed.
 
@@ -271,7 +271,7 @@ class OrgAuditStack(cdk.Stack):
 
     def _function(self, construct_id: str, handler: str, description: str, environment: dict, *,
                   role_name: str | None = None, **options) -> SecureFunction:
-        function = SecureFunction(self, construct_id, handler=f"dpguard.audit.org.{handler}",
+        function = SecureFunction(self, construct_id, handler=f"dpguard.org_audit.handlers.{handler}",
                                   description=description, environment=environment, **options)
         # A fixed log group name, so that the key policy can name the stack's log groups.
         self.node.find_child(f"{construct_id}Logs").node.default_child.log_group_name = (

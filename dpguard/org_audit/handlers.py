@@ -1,7 +1,7 @@
 """The organisation audit's Lambda handlers (docs/audit-at-scale.md): the Step Functions state
 machine of dpguard/stacks/org_audit.py calls `list_accounts`, then `audit_account` once per
 account (a Distributed Map), then `report`; a quarterly schedule calls `access_review`.
-dpguard/audit/org_runner.py runs the same state machine locally.
+dpguard/org_audit/runner.py runs the same state machine locally.
 
 Every setting comes from the environment (a missing one is a one-line ConfigurationError):
 
@@ -44,9 +44,9 @@ import botocore.exceptions
 
 from ..engine import Config
 from ..output import asff, render_scan
-from .clients import Clients
-from .cli import assumed, enabled_regions, organization_accounts
-from .run import NotAudited, audit
+from ..audit.clients import Clients
+from ..audit.cli import assumed, enabled_regions, organization_accounts
+from ..audit.run import NotAudited, audit
 
 ACCOUNT = re.compile(r"^\d{12}$")
 REGION = re.compile(r"^[a-z]{2}(-[a-z0-9]+)+-\d{1,2}$")
@@ -171,7 +171,7 @@ def access_review(event: dict, context: Any = None) -> dict:
     reviews/date=D/account=A/review.json and .md. With "account" in the event, that account
     only (a Map item, as for audit_account); without, every account of the organisation."""
     from ..output.access_review_writers import render_review
-    from .access_review import run_review
+    from ..audit.access_review import run_review
 
     bucket, key_arn = _env("BUCKET"), _env("KEY_ARN")
     role_name = os.environ.get("AUDIT_ROLE_NAME") or DEFAULT_ROLE_NAME

@@ -1,10 +1,10 @@
 """Run the organisation audit's state machine here, in this process: the same Amazon States
 Language definition that Step Functions runs (dpguard/stacks/org_audit.py), with its Lambda
-tasks calling the handlers of dpguard/audit/org.py directly. The tests run it over several moto
+tasks calling the handlers of dpguard/org_audit/handlers.py directly. The tests run it over several moto
 accounts; an operator can dry-run an audit with it before deploying the stack:
 
     BUCKET=... KEY_ARN=... EXTERNAL_ID=... REGIONS=eu-west-1 \\
-        python -m dpguard.audit.org_runner state-machine.json --input '{"date": "2026-12-03"}'
+        python -m dpguard.org_audit.runner state-machine.json --input '{"date": "2026-12-03"}'
 
 What it runs of the States Language, and nothing else (anything else is refused with the state's
 name, never skipped):
@@ -79,10 +79,10 @@ class Execution:
 
 
 def default_functions() -> dict[str, Callable]:
-    from . import org
+    from . import handlers
 
-    return {"list-accounts": org.list_accounts, "audit-account": org.audit_account, "report": org.report,
-            "access-review": org.access_review}
+    return {"list-accounts": handlers.list_accounts, "audit-account": handlers.audit_account,
+            "report": handlers.report, "access-review": handlers.access_review}
 
 
 def bind(definition: Any, values: dict[str, str]) -> Any:
@@ -446,7 +446,7 @@ def _plain(text: str) -> str:
 # ------------------------------------------------------------------------------ the command
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m dpguard.audit.org_runner",
+    parser = argparse.ArgumentParser(prog="python -m dpguard.org_audit.runner",
                                      description="Run the organisation audit's state machine locally, "
                                                  "calling dpguard's handlers in this process.")
     parser.add_argument("definition", help="the state machine's definition (Amazon States Language JSON; of the "
@@ -462,15 +462,15 @@ def main(argv: list[str] | None = None) -> int:
         execution_input = json.loads(args.input)
         values = dict(b.split("=", 1) for b in args.bind)
     except (OSError, ValueError) as e:
-        print(f"org_runner: cannot read the definition, the input or a --bind: {e}", file=sys.stderr)
+        print(f"dpguard org-audit runner: cannot read the definition, the input or a --bind: {e}", file=sys.stderr)
         return 2
     try:
         execution = Runner(bind(definition, values)).run(execution_input)
     except DefinitionError as e:
-        print(f"org_runner: {e}", file=sys.stderr)
+        print(f"dpguard org-audit runner: {e}", file=sys.stderr)
         return 2
     if execution.status != "SUCCEEDED":
-        print(f"org_runner: the execution failed: {execution.error}: {execution.cause}", file=sys.stderr)
+        print(f"dpguard org-audit runner: the execution failed: {execution.error}: {execution.cause}", file=sys.stderr)
         return 1
     print(json.dumps(execution.output, indent=2))
     return 0
