@@ -319,7 +319,22 @@ def test_a_finding_gone_from_a_complete_audit_is_archived_in_security_hub(second
     still = next(f for f in findings.values() if f["GeneratorId"] == "DP-S3Encryption"
                  and f["ProductFields"]["dpguard/Account"] == organisation["data"])
     assert still["RecordState"] == "ACTIVE"
-    assert still["CreatedAt"] < still["UpdatedAt"]  # first seen on day one, updated on day two
+    # unchanged since day one: not imported again (Security Hub bills every import)
+    assert still["CreatedAt"] == still["UpdatedAt"]
+    data = s3_json(f"findings/date=2026-12-02/account={organisation['data']}/summary.json")
+    assert data["securityhub"]["unchanged"] > 0
+
+
+def test_an_unchanged_finding_is_imported_again_only_when_changed_or_a_month_old():
+    before = {"Id": "dpguard/1/r/DP-X/arn", "UpdatedAt": "2026-11-01T00:00:00.000Z", "Title": "t",
+              "Note": {"Text": "acknowledged: why", "UpdatedAt": "2026-11-01T00:00:00.000Z"}}
+    same = {**before, "UpdatedAt": "2026-11-20T00:00:00.000Z",
+            "Note": {**before["Note"], "UpdatedAt": "2026-11-20T00:00:00.000Z"}}
+    assert not org._changed(same, before, same["UpdatedAt"])
+    assert org._changed({**same, "Title": "other"}, before, same["UpdatedAt"])
+    month = {**same, "UpdatedAt": "2026-12-01T00:00:00.000Z"}
+    assert org._changed(month, before, month["UpdatedAt"])
+    assert org._changed(same, None, same["UpdatedAt"])
 
 
 def test_an_account_not_audited_keeps_its_findings_active(second_run, organisation):

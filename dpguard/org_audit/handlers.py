@@ -51,6 +51,7 @@ from ..audit.run import NotAudited, audit
 ACCOUNT = re.compile(r"^\d{12}$")
 REGION = re.compile(r"^[a-z]{2}(-[a-z0-9]+)+-\d{1,2}$")
 DEFAULT_ROLE_NAME = "dpguard-audit"
+REFRESH_DAYS = 30  # an unchanged finding is imported again after this long (Security Hub keeps 90 days)
 IMPORT_BATCH = 100  # BatchImportFindings takes at most 100 findings a call
 DEADLINE_MARGIN = 120  # seconds kept back from the Lambda's timeout to write what was read
 AUDIT_CONCURRENCY = 16
@@ -223,8 +224,14 @@ def import_to_security_hub(base: Clients, home: str, bucket: str, key_arn: str, 
     gone = [f for f in previous if f["Id"] not in ids]
     complete = not any(f.rule_id == "DP-AuditComplete" for f in audit_report.findings)
     resolved = [asff.archived(f, now) for f in gone] if complete else []
+    # Security Hub bills every import: a finding that has not changed since it was last imported
+    # is not sent again, until it is REFRESH_DAYS old (Security Hub deletes one not updated for 90).
+    before = {f["Id"]: f for f in previous}
+    changed = [f for f in current if _changed(f, before.get(f["Id"]), now)]
+    sent = {f["Id"] for f in changed}
+    current = [f if f["Id"] in sent else before[f["Id"]] for f in current]  # as last imported
     securityhub = base("securityhub", home)
-    batch = current + resolved
+    batch = changed + resolved
     for i in range(0, len(batch), IMPORT_BATCH):
         part = batch[i:i + IMPORT_BATCH]
         answer = securityhub.batch_import_findings(Findings=part)
@@ -234,7 +241,28 @@ def import_to_security_hub(base: Clients, home: str, bucket: str, key_arn: str, 
                                f"{account}: {first.get('Id')}: {first.get('ErrorCode')}: {first.get('ErrorMessage')}")
     kept = current + ([] if complete else gone)  # not archived: to be archived by a complete audit
     _put(base, bucket, state_key, json.dumps({"updated_at": now, "findings": kept}) + "\n", key_arn)
-    return {"imported": len(current), "archived": len(resolved), "kept_active": 0 if complete else len(gone)}
+    return {"imported": len(changed), "unchanged": len(current) - len(changed), "archived": len(resolved),
+            "kept_active": 0 if complete else len(gone)}
+
+
+def _changed(finding: dict, before: dict | None, now: str) -> bool:
+    """Whether `finding` must be imported: new, different from what was imported `before` (times
+    aside), or last imported REFRESH_DAYS ago or more."""
+    if before is None or "UpdatedAt" not in before:
+        return True
+    age = _instant(now) - _instant(before["UpdatedAt"])
+    return age >= dt.timedelta(days=REFRESH_DAYS) or _content(finding) != _content(before)
+
+
+def _content(finding: dict) -> dict:
+    out = {k: v for k, v in finding.items() if k != "UpdatedAt"}
+    if isinstance(out.get("Note"), dict):
+        out["Note"] = {k: v for k, v in out["Note"].items() if k != "UpdatedAt"}
+    return out
+
+
+def _instant(timestamp: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
 
 
 def _previous_state(s3: Any, bucket: str, key: str) -> list[dict]:
