@@ -37,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("--strict", action="store_true",
                       help="resources of a type that no rule judges fail too (DP-ResourceTypeJudged; "
                            "the setting `unjudged: fail`)")
+    add_baseline_options(scan)
 
     audit = commands.add_parser(
         "audit", help="judge what is really deployed in AWS accounts",
@@ -51,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--skip-rule", action="append", default=[], metavar="RULE_ID")
     audit.add_argument("--deadline", type=float, default=3600, metavar="SECONDS",
                        help="report after this long whatever is still unread, as incomplete (default 3600)")
+    add_baseline_options(audit)
     audit.set_defaults(unverifiable=None, trust_parameter_defaults=None)
 
     review = commands.add_parser(
@@ -85,6 +87,41 @@ def build_parser() -> argparse.ArgumentParser:
     rules.add_argument("--format", choices=RULE_FORMATS, default="table")
     rules.add_argument("--output", "-o", metavar="FILE")
     return parser
+
+
+def add_baseline_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--baseline", metavar="FILE",
+                        help="fail only on findings this baseline file does not list (the listed ones are "
+                             "still reported, marked baselined)")
+    parser.add_argument("--update-baseline", action="store_true",
+                        help="write today's failing findings to the --baseline file first")
+
+
+def apply_baseline(args: argparse.Namespace, report, complete: bool, command: str) -> list[str]:
+    """--baseline FILE: mark the findings it lists as baselined (they no longer fail the run);
+    --update-baseline rewrites it first, but not from a run that could not read everything
+    (what it missed would drop out). Returns the lines for stderr, the fixed ones among them."""
+    from .engine import baseline
+    from .output.text import printable
+
+    if args.update_baseline and not args.baseline:
+        raise UsageError(f"dpguard {command}: --update-baseline needs --baseline FILE")
+    if not args.baseline:
+        return []
+    notes = []
+    if args.update_baseline and not complete:
+        notes.append(f"dpguard: error: {args.baseline}: baseline not updated: some inputs could not be read")
+        if not Path(args.baseline).exists():
+            return notes
+    elif args.update_baseline:
+        written = baseline.write(args.baseline, report.findings)
+        notes.append(f"dpguard: wrote {len(written)} finding(s) to the baseline {args.baseline}")
+    fixed = baseline.apply(baseline.read(args.baseline), report.findings, {r.rule_id for r in report.rules})
+    if fixed:
+        shown = "; ".join(printable(baseline.describe(e)) for e in fixed[:3]) + (f"; and {len(fixed) - 3} more" * (len(fixed) > 3))
+        notes.append(f"dpguard: note: {len(fixed)} finding(s) of the baseline {args.baseline} are fixed ({shown}); "
+                     "remove them with --update-baseline")
+    return notes
 
 
 def add_account_options(parser: argparse.ArgumentParser, verb: str) -> None:
@@ -149,11 +186,14 @@ def scan(args: argparse.Namespace) -> int:
         raise UsageError(f"dpguard scan: no CloudFormation templates found in {' '.join(args.paths)}")
     report = evaluate(app, config, catalogue())
     gc.unfreeze()
+    notes = apply_baseline(args, report, not errors, "scan")
     color = not args.output and args.format == "table" and sys.stdout.isatty() and "NO_COLOR" not in os.environ
     write(render_scan(report, args.format, color=color, errors=errors), args.output)
+    for note in notes:
+        print(note, file=sys.stderr)
     if errors:
         return EXIT_USAGE
-    return EXIT_VIOLATIONS if report.failing(args.fail_on) else EXIT_CLEAN
+    return EXIT_VIOLATIONS if [f for f in report.failing(args.fail_on) if not f.baselined] else EXIT_CLEAN
 
 
 def audit(args: argparse.Namespace) -> int:
@@ -166,13 +206,17 @@ def audit(args: argparse.Namespace) -> int:
     if not args.deadline > 0:
         raise UsageError("dpguard audit: --deadline must be a positive number of seconds")
     result = run_audit(args, load_config(args.config, args))
+    notes = apply_baseline(args, result.report, not result.incomplete, "audit")
     color = not args.output and args.format == "table" and sys.stdout.isatty() and "NO_COLOR" not in os.environ
     write(render_scan(result.report, args.format, color=color), args.output)
+    for note in notes:
+        print(note, file=sys.stderr)
     # 1: something is wrong; 3: nothing found wrong, but some checks could not run (what could
     # not be read is never reported compliant, so 3 is never 0)
-    if any(f.status == VIOLATION for f in result.report.failing(args.fail_on)):
+    failing = [f for f in result.report.failing(args.fail_on) if not f.baselined]
+    if any(f.status == VIOLATION for f in failing):
         return EXIT_VIOLATIONS
-    if result.incomplete or result.report.failing(args.fail_on):
+    if result.incomplete or failing:
         return EXIT_INCOMPLETE
     return EXIT_CLEAN
 

@@ -57,9 +57,16 @@ class Finding:
     message: str
     remediation: str
     acknowledgment: dict | None = None
+    # with `--baseline FILE` only: whether the baseline lists the finding (then it is still
+    # reported, with its status, but does not fail the run); None, and left out of as_dict(),
+    # when no baseline was given
+    baselined: bool | None = None
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        found = asdict(self)
+        if self.baselined is None:
+            del found["baselined"]
+        return found
 
     @property
     def locator(self) -> str | None:

@@ -134,6 +134,10 @@ def _footer(report: Report) -> list[tuple[str, str]]:
     lines.append((f"{s['templates']} template(s), {s['resources']} resource(s), {len(report.rules)} rules: "
                   f"{s['violations']} violation(s), {s['unverifiable']} unverifiable, "
                   f"{s['acknowledged']} acknowledged", verdict_style))
+    if any(f.baselined is not None for f in report.findings):  # --baseline: counted above, not failing
+        baselined = sum(1 for f in report.findings if f.baselined)
+        new = sum(1 for f in report.findings if f.fails and not f.baselined)
+        lines.append((f"baseline: {baselined} of them baselined (not failing), {new} new", "bold red" if new else "yellow"))
     if report.coverage:
         lines.append((printable(headline(report.coverage)), "yellow" if report.not_judged else "dim"))
     for c in report.not_judged:
