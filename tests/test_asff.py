@@ -203,3 +203,9 @@ def test_asff_is_refused_for_scan(tmp_path, capsys):
     template.write_text('{"Resources": {}}')
     assert main(["scan", str(template), "--format", "asff"]) == 2
     assert "invalid choice" in capsys.readouterr().err
+
+
+def test_an_acknowledged_finding_carries_the_type_the_automation_rule_suppresses():
+    ack = one(finding(status="acknowledged", acknowledgment={"reason": "a bastion, reviewed", "expires": None}))
+    assert asff.ACKNOWLEDGED_TYPE in ack["Types"] and asff.ACKNOWLEDGED_TYPE in ack["FindingProviderFields"]["Types"]
+    assert asff.ACKNOWLEDGED_TYPE not in one(finding())["Types"]

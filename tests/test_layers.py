@@ -24,7 +24,7 @@ ALLOWED = {
     "testing": {"engine", "rules"},
     "patterns": {"cdk", "rules"},
     "report": {"__version__", "engine", "output", "rules"},
-    "stacks": {"cdk", "patterns", "response"},
+    "stacks": {"cdk", "output", "patterns", "response"},
     "org_audit": {"audit", "engine", "output", "report"},
     "cli": {"__version__", "audit", "cli_common", "engine", "output", "report", "response", "rules"},
     "dpguard": {"cdk"},

@@ -21,6 +21,7 @@ import pytest
 from aws_cdk.assertions import Match, Template
 
 import dpguard
+from dpguard.output import asff
 from dpguard.stacks import EnvironmentSettings, SettingsError
 from dpguard.stacks.org_audit import (DAILY, QUARTERLY, LAMBDA_SERVICE_ERRORS, OrgAuditSettings, OrgAuditStack,
                                       definition_of)
@@ -616,3 +617,16 @@ def test_the_handlers_import_on_the_runtimes_python(asset, template):
     result = run_in_asset(python, asset, IMPORT_HANDLERS.format(handlers=list(HANDLERS.values()), asset=str(asset)))
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("(3, 13)")
+
+
+def test_acknowledged_findings_are_suppressed_by_a_security_hub_automation_rule(template, solo):
+    # Security Hub keeps a provider's Workflow only on a finding's first import: a rule suppresses
+    # findings acknowledged later, and only dpguard's own (its product, its status field).
+    [rule] = resources(template, "AWS::SecurityHub::AutomationRule").values()
+    props = rule["Properties"]
+    assert props["RuleStatus"] == "ENABLED"
+    assert props["Criteria"]["Type"] == [{"Comparison": "EQUALS", "Value": asff.ACKNOWLEDGED_TYPE}]
+    assert "product/" in text(props["Criteria"]["ProductArn"])
+    [action] = props["Actions"]
+    assert action["FindingFieldsUpdate"]["Workflow"] == {"Status": "SUPPRESSED"}
+    assert resources(solo, "AWS::SecurityHub::AutomationRule") == {}  # import off: no rule

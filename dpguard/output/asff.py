@@ -40,6 +40,10 @@ from ..engine.findings import ACKNOWLEDGED, UNVERIFIABLE, VIOLATION
 
 SCHEMA_VERSION = "2018-10-08"
 FINDING_TYPE = "Software and Configuration Checks/Industry and Regulatory Standards/dpguard Data Protection Policy"
+# An acknowledged finding carries this type too: Security Hub automation rules can match a type
+# (not ProductFields), and the org audit stack suppresses findings of it (Workflow is kept from
+# the first import only).
+ACKNOWLEDGED_TYPE = FINDING_TYPE + " (acknowledged)"
 GLOBAL = "global"
 DEFAULT_REGION = "us-east-1"  # for global findings when the report names no region at all
 
@@ -190,13 +194,14 @@ def _asff(fid: str, group: list, titles: dict, importer: tuple[str, str] | None,
         fields["dpguard/AcknowledgmentReason"] = _clip(ack.get("reason") or "", MAX_PRODUCT_FIELD_VALUE)
         if ack.get("expires"):
             fields["dpguard/AcknowledgmentExpires"] = str(ack["expires"])
+    types = [FINDING_TYPE, ACKNOWLEDGED_TYPE] if ack else [FINDING_TYPE]
     out: dict[str, Any] = {
         "SchemaVersion": SCHEMA_VERSION,
         "Id": fid,
         "ProductArn": f"arn:{partition}:securityhub:{product_region}:{product_account}:product/{product_account}/default",
         "GeneratorId": first.rule_id,
         "AwsAccountId": product_account,
-        "Types": [FINDING_TYPE],
+        "Types": types,
         "CreatedAt": created,
         "UpdatedAt": now,
         "Severity": {"Label": severity, "Original": first.severity},
@@ -208,7 +213,7 @@ def _asff(fid: str, group: list, titles: dict, importer: tuple[str, str] | None,
         "Compliance": {"Status": COMPLIANCE[first.status],
                        "RelatedRequirements": [f"dpguard clause {first.clause}"]},
         "FindingProviderFields": {"Severity": {"Label": severity, "Original": first.severity},
-                                  "Types": [FINDING_TYPE]},
+                                  "Types": types},
         "RecordState": "ACTIVE",
         "Workflow": {"Status": "SUPPRESSED" if ack else "NEW"},
     }

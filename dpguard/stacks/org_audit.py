@@ -36,6 +36,7 @@ from aws_cdk import aws_ssm as ssm, aws_stepfunctions as sfn, aws_stepfunctions_
 from constructs import Construct
 
 from ..cdk import acknowledge
+from ..output import asff
 from ..patterns import AccessLogBucket, DataKey, EncryptedLogGroup, SecureBucket, SecureFunction
 from ..patterns.acks import HIPAA, NIST_R4, NIST_R5, PCI, acknowledge_in_packs
 from ..patterns.keys import LOGS_ACTIONS
@@ -229,12 +230,36 @@ class OrgAuditStack(cdk.Stack):
         if org.enable_security_hub:
             self.hub = securityhub.CfnHub(self, "SecurityHub", auto_enable_controls=True,
                                           enable_default_standards=False)
+        if org.security_hub_import:
+            self._suppress_acknowledged()
 
         for name, value in (("ResultsBucketName", self.results.bucket_name),
                             ("StateMachineArn", self.state_machine.state_machine_arn),
                             ("AuditFunctionRoleArn", self.audit_account.role.role_arn),
                             ("AccessReviewRoleArn", self.access_review.role.role_arn)):
             cdk.CfnOutput(self, name, value=value)
+
+    def _suppress_acknowledged(self) -> None:
+        """Security Hub keeps a provider's Workflow only when it creates a finding: a finding first
+        imported as a violation and acknowledged later would stay NEW. This rule suppresses every
+        dpguard finding of the acknowledged type (the reason is in its ProductFields); automation
+        rules cannot match ProductFields."""
+        product = self.format_arn(service="securityhub", resource="product", resource_name=f"{self.account}/default")
+        hub = securityhub.CfnAutomationRule
+        rule = hub(self, "SuppressAcknowledged", rule_name=f"dpguard-{self.settings.name}-acknowledged", rule_order=1,
+                   rule_status="ENABLED", is_terminal=False,
+                   description="dpguard findings acknowledged with a reason in the template: workflow SUPPRESSED",
+                   criteria=hub.AutomationRulesFindingFiltersProperty(
+                       product_arn=[hub.StringFilterProperty(comparison="EQUALS", value=product)],
+                       type=[hub.StringFilterProperty(comparison="EQUALS", value=asff.ACKNOWLEDGED_TYPE)]),
+                   actions=[hub.AutomationRulesActionProperty(
+                       type="FINDING_FIELDS_UPDATE",
+                       finding_fields_update=hub.AutomationRulesFindingFieldsUpdateProperty(
+                           workflow=hub.WorkflowUpdateProperty(status="SUPPRESSED"),
+                           note=hub.NoteUpdateProperty(text="acknowledged in the template: see the finding's "
+                                                            "dpguard/AcknowledgmentReason", updated_by="dpguard")))])
+        if getattr(self, "hub", None) is not None:
+            rule.add_dependency(self.hub)
 
     # --- the key ---------------------------------------------------------------------------
 
