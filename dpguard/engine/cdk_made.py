@@ -3,19 +3,19 @@ log-retention function, custom-resource providers, a bastion's role policy...). 
 never wrote them, so a rule's usual fix does not apply: for a finding on one of them, `fix` gives
 the CDK option that removes the finding, or the acknowledgment to write where CDK has none.
 
-The table is data (cdk_made.yaml beside this file), recognised by construct path (aws:cdk:path)
-and logical-id patterns, and checked when it is first read."""
+The table is data (cdk_made.yaml beside this file, read through its JSON copy cdk_made.json that
+scripts/data_tables.py writes), recognised by construct path (aws:cdk:path) and logical-id
+patterns, and checked when it is first read."""
 from __future__ import annotations
 
 import functools
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-DATA = Path(__file__).with_name("cdk_made.yaml")
+DATA = Path(__file__).with_name("cdk_made.json")  # the JSON copy of cdk_made.yaml
 FIELDS = {"what", "path", "logical_id", "contains", "scope", "reason", "fix"}
 REQUIRED = {"what", "path", "logical_id", "fix"}
 CDK_MADE = "CDK made this resource itself: "  # how such a fix begins
@@ -68,12 +68,11 @@ def _holds(node: Any, text: str) -> bool:
 
 @functools.cache
 def table() -> tuple[MadeByCdk, ...]:
-    """The entries of cdk_made.yaml, in order; a malformed entry fails loudly here."""
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: every scan reads this table
-    entries = yaml.load(DATA.read_text(encoding="utf-8"), Loader=loader)
+    """The entries of cdk_made.yaml (its JSON copy), in order; a malformed entry fails loudly here."""
+    entries = json.loads(DATA.read_text(encoding="utf-8"))["table"]
     out = []
     for number, e in enumerate(entries, 1):
-        where = f"{DATA.name} entry {number}"
+        where = f"cdk_made.yaml entry {number}"
         if not isinstance(e, dict) or not REQUIRED <= set(e) or not set(e) <= FIELDS:
             raise ValueError(f"{where}: needs {sorted(REQUIRED)}, may have {sorted(FIELDS - REQUIRED)}")
         fix = e["fix"]

@@ -11,8 +11,6 @@ import stat
 from pathlib import Path
 from typing import Any, Iterator
 
-import yaml
-
 from . import sam
 from .template import App, Template
 from .values import scalar_alternatives
@@ -34,59 +32,14 @@ class InputError(Exception):
 
 # ---------------------------------------------------------------- YAML with CloudFormation tags
 
-class CfnYamlLoader(yaml.CSafeLoader if hasattr(yaml, "CSafeLoader") else yaml.SafeLoader):
-    """Safe YAML with CloudFormation's short-form tags; dates such as 2010-09-09 stay strings."""
+# The YAML loader (dpguard/engine/cfn_yaml.py) is imported on the first YAML file read.
 
 
-CfnYamlLoader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-
-SHORT_FORMS = {"Ref": "Ref", "Condition": "Condition"}
-SHORT_FORMS.update({name: f"Fn::{name}" for name in (
-    "And", "Base64", "Cidr", "Equals", "FindInMap", "GetAtt", "GetAZs", "If", "ImportValue", "Join",
-    "Length", "Not", "Or", "Select", "Split", "Sub", "ToJsonString", "Transform", "ForEach",
-    # the functions of a template's Rules section
-    "Contains", "EachMemberEquals", "EachMemberIn", "RefAll", "ValueOf", "ValueOfAll")})
-
-
-def _short_form(loader: yaml.Loader, suffix: str, node: yaml.Node) -> dict:
-    name = SHORT_FORMS.get(suffix)
-    if name is None:
-        hint = " (a Rain template: run `rain pkg` first)" if suffix.startswith("Rain::") else ""
-        raise yaml.constructor.ConstructorError(None, None, f"unknown tag !{suffix}{hint}", node.start_mark)
-    if isinstance(node, yaml.ScalarNode):
-        value: Any = loader.construct_scalar(node)
-        if name == "Fn::GetAtt":
-            value = value.split(".", 1)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)
-    return {name: value}
-
-
-CfnYamlLoader.add_multi_constructor("!", _short_form)
-
-
-def _mapping_without_duplicates(loader: yaml.Loader, node: yaml.MappingNode) -> dict:
-    """A mapping whose keys are unique. A repeated key (a second `Properties`, a resource
-    defined twice) is refused, as CloudFormation refuses it, rather than silently keeping one
-    definition that other tools may not keep."""
-    loader.flatten_mapping(node)
-    seen: set = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        if not isinstance(key, (str, int, float, bool)):
-            continue  # construct_mapping refuses unhashable keys with its own message
-        if key in seen:
-            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
-        seen.add(key)
-    return loader.construct_mapping(node, deep=True)
-
-
-CfnYamlLoader.add_constructor("tag:yaml.org,2002:map", _mapping_without_duplicates)
+def __getattr__(name: str) -> Any:
+    if name == "CfnYamlLoader":  # loader.CfnYamlLoader, as before it had its own module
+        from .cfn_yaml import CfnYamlLoader
+        return CfnYamlLoader
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _check_shape(data: Any, path: Path) -> None:
@@ -195,17 +148,25 @@ def parse_file(path: Path) -> Any:
         text = read_capped(path).decode("utf-8-sig")
     except UnicodeDecodeError:
         raise InputError(path, "is not UTF-8 text") from None
-    try:
-        if path.suffix == ".json" or text.lstrip().startswith("{"):
+    if path.suffix == ".json" or text.lstrip().startswith("{"):
+        try:
             return json.loads(text, object_pairs_hook=_object_without_duplicates)
+        except json.JSONDecodeError as e:
+            raise InputError(path, f"invalid JSON at line {e.lineno} column {e.colno}: {e.msg}") from None
+        except _DuplicateKey as e:
+            raise InputError(path, f"invalid JSON: duplicate key {e.args[0]!r} (a key may appear once in "
+                                   "each object)") from None
+        except RecursionError:
+            raise InputError(path, "nested too deeply to read") from None
+        except ValueError as e:  # e.g. numbers too long to convert
+            raise InputError(path, f"unreadable value: {e}") from None
+    import yaml
+
+    from .cfn_yaml import CfnYamlLoader
+    try:
         data = yaml.load(text, Loader=CfnYamlLoader)  # noqa: S506 - a safe loader
         _check_shape(data, path)
         return data
-    except json.JSONDecodeError as e:
-        raise InputError(path, f"invalid JSON at line {e.lineno} column {e.colno}: {e.msg}") from None
-    except _DuplicateKey as e:
-        raise InputError(path, f"invalid JSON: duplicate key {e.args[0]!r} (a key may appear once in "
-                               "each object)") from None
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         where = f" at line {mark.line + 1} column {mark.column + 1}" if mark else ""

@@ -16,8 +16,6 @@ from functools import cache
 from pathlib import Path
 from typing import Iterable
 
-import yaml
-
 HERE = Path(__file__).parent
 NOTHING_TO_JUDGE, NOT_YET_JUDGED, PARTLY_JUDGED = "nothing_to_judge", "not_yet_judged", "partly_judged"
 KINDS = (NOTHING_TO_JUDGE, NOT_YET_JUDGED, PARTLY_JUDGED)
@@ -38,8 +36,7 @@ def resource_types() -> dict[str, tuple[str, ...]]:
 
 @cache
 def exemptions() -> dict[str, Exemption]:
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: ten times faster
-    doc = yaml.load((HERE / "exemptions.yaml").read_text(), Loader=loader) or {}
+    doc = json.loads((HERE / "exemptions.json").read_text(encoding="utf-8"))["table"] or {}
     out: dict[str, Exemption] = {}
     for kind in KINDS:
         for rtype, reason in (doc.get(kind) or {}).items():
