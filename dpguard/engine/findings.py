@@ -1,7 +1,8 @@
 """What a rule says about a resource, and the Finding every output format is written from."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import copy
+from dataclasses import dataclass
 from typing import NamedTuple
 
 VIOLATION = "violation"
@@ -63,9 +64,16 @@ class Finding:
     baselined: bool | None = None
 
     def as_dict(self) -> dict:
-        found = asdict(self)
-        if self.baselined is None:
-            del found["baselined"]
+        """The fields in order, as dataclasses.asdict gives them (written out: asdict's deep copy
+        was a third of the time of a JSON report)."""
+        found = {"rule_id": self.rule_id, "clause": self.clause, "severity": self.severity,
+                 "status": self.status, "template": self.template, "stack": self.stack,
+                 "logical_id": self.logical_id, "resource_type": self.resource_type,
+                 "construct_path": self.construct_path, "property_path": self.property_path,
+                 "message": self.message, "remediation": self.remediation,
+                 "acknowledgment": copy.deepcopy(self.acknowledgment) if self.acknowledgment else self.acknowledgment}
+        if self.baselined is not None:
+            found["baselined"] = self.baselined
         return found
 
     @property
