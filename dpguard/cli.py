@@ -38,6 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="resources of a type that no rule judges fail too (DP-ResourceTypeJudged; "
                            "the setting `unjudged: fail`)")
     add_baseline_options(scan)
+    scan.add_argument("--skip-non-templates", action="store_true",
+                      help="pass over named files that are not CloudFormation templates, and find nothing "
+                           "to judge a clean run (for pre-commit, which names every changed JSON and YAML file)")
 
     audit = commands.add_parser(
         "audit", help="judge what is really deployed in AWS accounts",
@@ -165,6 +168,27 @@ def load_config(path: str | None, args: argparse.Namespace):
     return Config.from_settings(settings, path or "--config")
 
 
+def templates_among(paths: list[str]) -> list[str]:
+    """The paths that may be templates: folders, and files that mention `Resources` or
+    `AWSTemplateFormatVersion` unless they parse as something else. A file that does not parse
+    is kept, so that a broken template is reported, not passed over."""
+    from .engine.loader import InputError, looks_like_template, parse_file, read_capped
+
+    kept = []
+    for p in paths:
+        if Path(p).is_file():
+            try:
+                text = read_capped(Path(p))
+                if b"Resources" not in text and b"AWSTemplateFormatVersion" not in text:
+                    continue
+                if not looks_like_template(parse_file(Path(p))):
+                    continue
+            except InputError:
+                pass
+        kept.append(p)
+    return kept
+
+
 def scan(args: argparse.Namespace) -> int:
     from .engine import evaluate, load
     from .output import render_scan
@@ -175,7 +199,11 @@ def scan(args: argparse.Namespace) -> int:
     if unknown:
         raise UsageError(f"dpguard scan: unknown rule id(s) {', '.join(unknown)} (see dpguard rules)")
     config = load_config(args.config, args)
-    app, errors = load(args.paths, trust_parameter_defaults=config.trust_parameter_defaults)
+    paths = templates_among(args.paths) if args.skip_non_templates else args.paths
+    if not paths:
+        print("dpguard scan: none of the files named is a CloudFormation template", file=sys.stderr)
+        return EXIT_CLEAN
+    app, errors = load(paths, trust_parameter_defaults=config.trust_parameter_defaults)
     # The templates are kept out of the garbage collector's passes while they are judged: the
     # passes would walk every value of every template again and again (10-15 ms a scan of 2,000
     # resources) and find nothing to free.

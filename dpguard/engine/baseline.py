@@ -96,6 +96,6 @@ def apply(entries: list[Entry], findings: Iterable[Finding], rules_run: set[str]
 
 
 def describe(e: Entry) -> str:
-    where = f"{e.stack}/{e.resource}" if e.resource and not e.resource.startswith(f"{e.stack}/") else \
-        (e.resource or e.stack)
+    # a construct path or an ARN names the resource alone; a logical id needs its stack
+    where = e.resource if "/" in e.resource or ":" in e.resource else "/".join(filter(None, (e.stack, e.resource)))
     return f"{e.rule_id} on {where}" + (f" at {e.property_path}" if e.property_path else "")
