@@ -28,6 +28,9 @@ class AuditFinding(Finding):
     region: str | None = None
     account: str | None = None
 
+    def as_dict(self) -> dict:  # Finding.as_dict names only its own fields
+        return {**super().as_dict(), "arn": self.arn, "region": self.region, "account": self.account}
+
     @property
     def locator(self) -> str | None:
         return self.arn or self.construct_path
