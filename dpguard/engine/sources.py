@@ -94,7 +94,8 @@ def _site(entries: object) -> tuple[str, int] | None:
     return user_frame(logical.get("trace"))
 
 
-_JSON_TOKEN = re.compile(r'"(?:[^"\\\n]|\\.)*"|[{}\[\]:\n]')
+_SPACE = re.compile(r"[ \t\n\r]*")
+_DECODER = json.JSONDecoder()
 
 
 def resource_lines(path: str) -> dict[str, int]:
@@ -111,30 +112,45 @@ def resource_lines(path: str) -> dict[str, int]:
 
 
 def _json_lines(text: str) -> dict[str, int]:
-    lines: dict[str, int] = {}
-    line, depth, top_key, last = 1, 0, None, None
-    for token in _JSON_TOKEN.finditer(text):
-        t = token.group()
-        if t == "\n":
-            line += 1
-        elif t in "{[":
-            depth += 1
-        elif t in "}]":
-            depth -= 1
-            if depth == 1 and top_key == "Resources":
-                break  # the rest of the template holds no resource
-        elif t == ":":
-            if last is not None and depth == 1:
-                top_key = last[0]
-            elif last is not None and depth == 2 and top_key == "Resources":
-                lines.setdefault(last[0], last[1])
-            last = None
-        else:
-            try:
-                last = (json.loads(t), line)
-            except ValueError:
-                last = None
-    return lines
+    try:
+        start = _SPACE.match(text).end()
+        for key, _, value_at in _members(text, start):
+            if key == "Resources" and text.startswith("{", value_at):
+                lines, line, counted = {}, 1, 0
+                for name, at, _ in _members(text, value_at):
+                    line, counted = line + text.count("\n", counted, at), at
+                    lines.setdefault(name, line)
+                return lines
+    except (ValueError, IndexError, RecursionError):
+        pass
+    return {}
+
+
+def _members(text: str, at: int):
+    """(key, where the key starts, where its value starts) of each member of the JSON object
+    at text[at], each value skipped by json's C decoder rather than read character by
+    character (a template of 200 resources takes a millisecond)."""
+    if not text.startswith("{", at):
+        raise ValueError("not an object")
+    at = _SPACE.match(text, at + 1).end()
+    if text.startswith("}", at):
+        return
+    while True:
+        if not text.startswith('"', at):
+            raise ValueError("a key was expected")
+        key, end = json.decoder.scanstring(text, at + 1)
+        colon = _SPACE.match(text, end).end()
+        if not text.startswith(":", colon):
+            raise ValueError("':' was expected")
+        value_at = _SPACE.match(text, colon + 1).end()
+        yield key, at, value_at
+        _, end = _DECODER.raw_decode(text, value_at)
+        at = _SPACE.match(text, end).end()
+        if text.startswith("}", at):
+            return
+        if not text.startswith(",", at):
+            raise ValueError("',' was expected")
+        at = _SPACE.match(text, at + 1).end()
 
 
 def _yaml_lines(text: str) -> dict[str, int]:
