@@ -113,7 +113,7 @@ def apply_baseline(args: argparse.Namespace, report, complete: bool, command: st
         return []
     notes = []
     if args.update_baseline and not complete:
-        notes.append(f"dpguard: error: {args.baseline}: baseline not updated: some inputs could not be read")
+        notes.append(f"dpguard: error: {args.baseline}: baseline not updated: the run could not read everything (its findings would drop out)")
         if not Path(args.baseline).exists():
             return notes
     elif args.update_baseline:
