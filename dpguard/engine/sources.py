@@ -15,8 +15,6 @@ import re
 from pathlib import Path
 from typing import Iterable
 
-import yaml
-
 from .loader import InputError, _in_assembly, parse_file, read_capped
 
 # "__init__ (/app/stacks/orders.py:9)", "new Orders (/app/lib/orders.ts:12:5)", "    at ...";
@@ -154,6 +152,8 @@ def _members(text: str, at: int):
 
 
 def _yaml_lines(text: str) -> dict[str, int]:
+    import yaml  # only for a YAML template: a scan of JSON never imports it
+
     try:  # composing builds nodes with positions and runs no constructor, so any tag will do
         root = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError:
