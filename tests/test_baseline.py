@@ -210,3 +210,20 @@ def test_audit_takes_a_baseline_keyed_by_arn(tmp_path, monkeypatch):
     new = {f["arn"] for f in json.loads(output.read_text())["findings"] if f.get("baselined") is False
            and f["status"] == "violation"}
     assert new == {"arn:aws:s3:::new-bucket"}
+
+
+def test_the_pull_request_comment_and_junit_fail_only_on_new_findings(repo, capsys):
+    import xml.etree.ElementTree as ET
+
+    scan(capsys, "--update-baseline")
+    code, out, _ = scan(capsys, "--format", "markdown")
+    assert code == 0 and "✅ no policy violations" in out and "in the baseline (not failing)" in out
+    assert "— in the baseline" in out  # the baselined rows are still listed
+    code, out, _ = scan(capsys, "--format", "junit")
+    suites = ET.fromstring(out)
+    assert code == 0 and suites.get("failures") == "0"
+    assert any("in the baseline" in (s.get("message") or "") for s in suites.iter("skipped"))
+    Path("legacy.yaml").write_text(LEGACY.replace(
+        "CidrIp: 0.0.0.0/0}", "CidrIp: 0.0.0.0/0}\n        - {IpProtocol: tcp, FromPort: 23, ToPort: 23, CidrIp: 0.0.0.0/0}"))
+    code, out, _ = scan(capsys, "--format", "junit")
+    assert code == 1 and ET.fromstring(out).get("failures") == "1"

@@ -40,7 +40,7 @@ def _cdk_made_fixes(failing: list) -> list[str]:
 
 def render(report: Report, errors: list) -> str:
     s = report.summary()
-    failing = [f for f in report.findings if f.fails]
+    failing = [f for f in report.findings if f.fails and not f.baselined]  # --baseline: only new ones fail
     if any(f.severity == "error" for f in failing):
         verdict = "❌ policy violations found"
     else:
@@ -48,7 +48,9 @@ def render(report: Report, errors: list) -> str:
     lines = [f"## dpguard: {verdict}", "",
              f"{s['templates']} template(s), {s['resources']} resource(s) checked against "
              f"{len(report.rules)} rules of the Data Protection Policy: **{s['violations']}** violation(s), "
-             f"**{s['unverifiable']}** unverifiable, {s['acknowledged']} acknowledged.", ""]
+             f"**{s['unverifiable']}** unverifiable, {s['acknowledged']} acknowledged"
+             + (f"; {baselined} in the baseline (not failing)." if (baselined := sum(1 for f in report.findings
+                                                                              if f.baselined)) else "."), ""]
     for e in errors:
         lines.append(f"> ⚠️ could not read {markdown_code(e.path)}: {cell(e.message)}")
     if errors:
@@ -64,6 +66,8 @@ def render(report: Report, errors: list) -> str:
             problem = f.message
             if f.status == ACKNOWLEDGED:
                 problem += f" — acknowledged: {f.acknowledgment['reason']}"
+            if f.baselined:
+                problem += " — in the baseline"
             icon = "⚠️" if f.fails and f.severity == "warning" else ICONS[f.status]
             lines.append(f"| {icon} | {markdown_code(f.rule_id)} | {f.clause} | {f.severity} | {markdown_code(where)} "
                          f"| {markdown_code(f.property_path) if f.property_path else '—'} | {cell(problem)} |")
