@@ -1,0 +1,67 @@
+"""docs/json-contract.md cannot drift from what the writers produce: its tables of top-level keys,
+summary counts and finding keys are compared with a real `dpguard scan --format json`."""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from dpguard.audit.run import AuditFinding
+from dpguard.cli import main
+from dpguard.rules import catalogue
+
+ROOT = Path(__file__).resolve().parent.parent
+DOC = (ROOT / "docs" / "json-contract.md").read_text(encoding="utf-8")
+
+
+def table_keys(heading: str) -> list[str]:
+    """The backticked first cells of the table under `heading`."""
+    section = DOC.split(heading, 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"^\| `([a-z_]+)` \|", section, re.M)
+
+
+def scanned(capsys, *argv, code: int = 1) -> dict:
+    assert main(["scan", str(ROOT / "examples"), "--format", "json", *argv]) == code
+    return json.loads(capsys.readouterr().out)
+
+
+def test_the_documented_keys_are_the_written_keys(capsys):
+    doc = scanned(capsys)
+    assert table_keys("Top-level keys:") == list(doc)
+    finding_keys = [k for k in table_keys("## A finding") if k != "baselined"]
+    assert all(list(f) == finding_keys for f in doc["findings"])
+    summary = re.search(r"`summary` \| counts: (.+) \|", DOC).group(1)
+    assert re.findall(r"`([a-z_]+)`", summary) == list(doc["summary"])
+
+
+def test_baselined_and_the_audit_keys_are_documented(capsys, tmp_path):
+    baseline = tmp_path / "baseline.json"
+    main(["scan", str(ROOT / "examples"), "--baseline", str(baseline), "--update-baseline"])
+    capsys.readouterr()
+    doc = scanned(capsys, "--baseline", str(baseline), code=0)  # everything is in the baseline
+    assert "baselined" in table_keys("## A finding") and all("baselined" in f for f in doc["findings"])
+    audit = AuditFinding("DP-X", 1, "error", "violation", "t", "s", "L", "AWS::S3::Bucket", None, "", "m", "r",
+                         None, arn="arn:aws:s3:::b", region="eu-west-1", account="111122223333")
+    extra = [k for k in audit.as_dict() if k not in table_keys("## A finding")]
+    assert extra == ["arn", "region", "account"] and "`arn`, `region` and `account`" in DOC
+
+
+def test_the_rule_catalogue_keys_are_documented():
+    listed = re.search(r"`dpguard rules --format json`: every rule with (.+)\.", DOC, re.S).group(1)
+    assert re.findall(r"`([a-z_]+)`", listed) == list(catalogue()[0].as_dict())
+
+
+def test_the_readme_s_adoption_section_uses_what_exists():
+    import tomllib
+
+    import dpguard
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Add dpguard to your app", 1)[1].split("\n## ", 1)[0]
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert set(re.findall(r"dpguard\[(\w+)\]", section)) <= set(extras)
+    for snippet in re.findall(r"```python\n(.*?)```", section, re.S):
+        compile(snippet, "README", "exec")  # valid Python
+    assert {name for name in re.findall(r"dpguard\.(\w+)\(", section)} <= set(dir(dpguard))
+    for link in re.findall(r"\]\((docs/[^)]+)\)", section):
+        assert (ROOT / link).is_file(), link
