@@ -4,6 +4,12 @@ from __future__ import annotations
 import datetime as dt
 import sys
 
+from .versions import require_supported
+
+# Before anything of aws-cdk-lib or cdk-nag is used (plugin.py subclasses CDK's interfaces at
+# import): outside the supported range, one line naming it instead of a jsii error at synth.
+require_supported()
+
 import aws_cdk as cdk
 import cdk_nag
 from constructs import IConstruct
