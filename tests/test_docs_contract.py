@@ -65,3 +65,36 @@ def test_the_readme_s_adoption_section_uses_what_exists():
     assert {name for name in re.findall(r"dpguard\.(\w+)\(", section)} <= set(dir(dpguard))
     for link in re.findall(r"\]\((docs/[^)]+)\)", section):
         assert (ROOT / link).is_file(), link
+
+
+def scan_assembly(outdir: str, capsys) -> list[tuple[str, str]]:
+    main(["scan", outdir, "--format", "json"])
+    return [(f["rule_id"], f["status"]) for f in json.loads(capsys.readouterr().out)["findings"]]
+
+
+def test_the_readme_s_acknowledgment_for_other_languages_reaches_dpguard_scan(tmp_path, capsys):
+    """README, "Add dpguard to your app": an app without dpguard (a TypeScript app, here its
+    Python twin: the same jsii classes) acknowledges with CDK's own API and cdk-nag's aspect;
+    `dpguard scan cdk.out` then sees the acknowledgment, and no longer once it has expired."""
+    import aws_cdk as cdk
+    import cdk_nag
+    from aws_cdk import aws_kms as kms
+
+    def synth(name: str, reason: str, aspect: bool = True) -> str:
+        app = cdk.App(outdir=str(tmp_path / name))
+        key = kms.Key(cdk.Stack(app, "Orders"), "LegacyKey", enable_key_rotation=False)
+        cdk.Validations.of(key).acknowledge(cdk.Acknowledgment(id="dpguard::DP-KmsKeyRotation", reason=reason))
+        if aspect:
+            cdk.Aspects.of(app).add(cdk_nag.WriteNagSuppressionsToCloudFormationAspect())
+        app.synth()
+        return app.outdir
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    reason = re.search(r"id: 'dpguard::DP-KmsKeyRotation',\s+reason: '([^']+)'", readme).group(1)
+    assert "WriteNagSuppressionsToCloudFormationAspect()" in readme
+    assert "(expires 2027-03-31)" in reason
+    held = reason.replace("2027-03-31", "2099-12-31")  # the README's date, kept in the future
+    assert scan_assembly(synth("held", held), capsys) == [("DP-KmsKeyRotation", "acknowledged")]
+    expired = reason.replace("2027-03-31", "2020-01-31")
+    assert scan_assembly(synth("expired", expired), capsys) == [("DP-KmsKeyRotation", "violation")]
+    assert scan_assembly(synth("no-aspect", held, aspect=False), capsys) == [("DP-KmsKeyRotation", "violation")]

@@ -94,7 +94,7 @@ def test_supported_versions_pass(versions):
 
 @pytest.mark.parametrize("versions, message", [
     ({"aws-cdk-lib": "2.268.0", "cdk-nag": "3.0.2"},
-     "dpguard.enforce needs aws-cdk-lib>=2.269.0,<3, but 2.268.0 is installed: "
+     "dpguard's CDK integration needs aws-cdk-lib>=2.269.0,<3, but 2.268.0 is installed: "
      "pip install 'aws-cdk-lib>=2.269.0,<3'"),
     ({"aws-cdk-lib": "3.0.0"}, "needs aws-cdk-lib>=2.269.0,<3, but 3.0.0 is installed"),
     ({"cdk-nag": "2.38.2"}, "needs cdk-nag>=3.0.1,<4, but 2.38.2 is installed; cdk-nag 2's packs are "
@@ -121,6 +121,6 @@ def test_enforce_with_an_old_aws_cdk_lib_stops_before_jsii(tmp_path):
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode != 0 and "enforced" not in result.stdout
     last = result.stderr.strip().splitlines()[-1]
-    assert last == ("dpguard.cdk.versions.UnsupportedVersion: dpguard.enforce needs aws-cdk-lib>=2.269.0,<3, "
+    assert last == ("dpguard.cdk.versions.UnsupportedVersion: dpguard's CDK integration needs aws-cdk-lib>=2.269.0,<3, "
                     "but 2.268.0 is installed: pip install 'aws-cdk-lib>=2.269.0,<3'")
     assert "jsii" not in result.stderr.replace("JSII_", "")

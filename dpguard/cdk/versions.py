@@ -74,6 +74,6 @@ def require_supported(versions: Mapping[str, str] | None = None) -> None:
         if release(low) <= found < release(high):
             continue
         why = WHY.get((name, found[0] if found else None))
-        raise UnsupportedVersion(f"dpguard.enforce needs {name}{specifier(name)}, but {version} is "
-                                 f"installed{'; ' + why if why else ''}: "
+        raise UnsupportedVersion(f"dpguard's CDK integration needs {name}{specifier(name)}, but "
+                                 f"{version} is installed{'; ' + why if why else ''}: "
                                  f"pip install '{name}{specifier(name)}'")
