@@ -98,3 +98,39 @@ def test_the_readme_s_acknowledgment_for_other_languages_reaches_dpguard_scan(tm
     expired = reason.replace("2027-03-31", "2020-01-31")
     assert scan_assembly(synth("expired", expired), capsys) == [("DP-KmsKeyRotation", "violation")]
     assert scan_assembly(synth("no-aspect", held, aspect=False), capsys) == [("DP-KmsKeyRotation", "violation")]
+
+
+def example_document() -> dict:
+    """The page's example document, with its `[ ... ]` placeholders read as empty lists."""
+    block = re.search(r"## The document\n\n```json\n(.*?)```", DOC, re.S).group(1)
+    return json.loads(re.sub(r"\[ \.\.\. [^\]]*\]", "[]", block))
+
+
+def test_the_example_document_has_the_shape_a_scan_writes(tmp_path, capsys):
+    """Written for this test: a custom resource (a type no rule judges), an acknowledgment that
+    matches nothing, and a file that cannot be read, so every list of the document has an entry."""
+    template = tmp_path / "stack.yaml"
+    template.write_text("""Resources:
+  Thing:
+    Type: Custom::Thing
+    Properties: {ServiceToken: arn:aws:lambda:us-east-1:111122223333:function:provider}
+  Key:
+    Type: AWS::KMS::Key
+    Metadata:
+      cdk_nag:
+        rules_to_suppress:
+          - {id: DP-KmsKeyRotation, reason: rotation used to be off for this key}
+    Properties: {EnableKeyRotation: true}
+""", encoding="utf-8")
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"Resources": ', encoding="utf-8")
+    assert main(["scan", str(template), str(broken), "--format", "json"]) == 2
+    written = json.loads(capsys.readouterr().out)
+    example = example_document()
+    assert list(example) == list(written)
+    for key in ("tool", "summary", "coverage"):
+        assert list(example[key]) == list(written[key]), key
+    for key in ("rules", "unused_acknowledgments", "errors"):
+        assert written[key], key
+        assert [list(e) for e in example[key]] == [list(written[key][0])], key
+    assert list(example["coverage"]["not_judged"][0]) == list(written["coverage"]["not_judged"][0])
