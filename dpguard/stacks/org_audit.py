@@ -478,24 +478,25 @@ class OrgAuditStack(cdk.Stack):
                                          self.state_machine.state_machine_arn)
         review_role = self._schedule_role("AccessReviewScheduleRole", "lambda:InvokeFunction",
                                           self.access_review.function_arn)
-        # A start that fails is tried again for an hour; the run's own failures raise the alarm.
-        retry = scheduler.CfnSchedule.RetryPolicyProperty(maximum_event_age_in_seconds=3600, maximum_retry_attempts=10)
-        off = scheduler.CfnSchedule.FlexibleTimeWindowProperty(mode="OFF")
-        self.audit_schedule = scheduler.CfnSchedule(
-            self, "DailyAudit", description="dpguard: the organisation's daily drift audit",
-            schedule_expression=DAILY, schedule_expression_timezone="UTC", flexible_time_window=off,
-            target=scheduler.CfnSchedule.TargetProperty(
-                arn=self.state_machine.state_machine_arn, role_arn=audit_role.role_arn, input="{}",
-                retry_policy=retry))
+        self.audit_schedule = self._schedule("DailyAudit", "dpguard: the organisation's daily drift audit", DAILY,
+                                             self.state_machine.state_machine_arn, audit_role)
         # A direct Lambda target: the review is one invocation (its handler goes through the
         # accounts itself); Scheduler invokes asynchronously, so Lambda's retries and the
         # function's dead-letter queue keep a failed review.
-        self.review_schedule = scheduler.CfnSchedule(
-            self, "QuarterlyAccessReview", description="dpguard: the quarterly access review of every account",
-            schedule_expression=QUARTERLY, schedule_expression_timezone="UTC", flexible_time_window=off,
-            target=scheduler.CfnSchedule.TargetProperty(
-                arn=self.access_review.function_arn, role_arn=review_role.role_arn, input="{}",
-                retry_policy=retry))
+        self.review_schedule = self._schedule("QuarterlyAccessReview",
+                                              "dpguard: the quarterly access review of every account", QUARTERLY,
+                                              self.access_review.function_arn, review_role)
+
+    def _schedule(self, construct_id: str, description: str, expression: str, target_arn: str,
+                  role: iam.Role) -> scheduler.CfnSchedule:
+        # A start that fails is tried again for an hour; the run's own failures raise the alarm.
+        retry = scheduler.CfnSchedule.RetryPolicyProperty(maximum_event_age_in_seconds=3600, maximum_retry_attempts=10)
+        return scheduler.CfnSchedule(
+            self, construct_id, description=description, schedule_expression=expression,
+            schedule_expression_timezone="UTC",
+            flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(mode="OFF"),
+            target=scheduler.CfnSchedule.TargetProperty(arn=target_arn, role_arn=role.role_arn, input="{}",
+                                                        retry_policy=retry))
 
     def _failure_alarm(self) -> None:
         """A run that fails, times out or is stopped is announced on the alerts topic. (Not named
