@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
+
 from conftest import make_app
 
 from dpguard.engine import Config, evaluate
@@ -87,3 +89,27 @@ def test_disabled_rules_and_warning_downgrade():
     [f] = report.findings
     assert f.status == "unverifiable" and f.severity == "warning" and report.failing("error") == []
     assert report.failing("warning") == [f]
+
+
+def _tls_findings(*templates: dict) -> list:
+    report = evaluate(make_app(*templates), Config(), catalogue())
+    return [f for f in report.findings if f.rule_id == "DP-S3TlsOnly"]
+
+
+@pytest.mark.parametrize("metadata", [{}, {"Reviewed": dt.date(2026, 1, 1)}],
+                         ids=["json-values", "a-value-marshal-cannot-write"])
+def test_a_bucket_policy_in_another_stack_that_imports_the_bucket_is_found(metadata):
+    exporting = {"Resources": {"Data": {"Type": "AWS::S3::Bucket"}},
+                 "Outputs": {"Arn": {"Value": {"Fn::GetAtt": ["Data", "Arn"]}, "Export": {"Name": "data-arn"}},
+                             "Name": {"Value": {"Ref": "Data"}, "Export": {"Name": "data-name"}}}}
+    deny = {"Effect": "Deny", "Principal": {"AWS": "*"}, "Action": "s3:*",
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            "Resource": [{"Fn::ImportValue": "data-arn"},
+                         {"Fn::Join": ["", [{"Fn::ImportValue": "data-arn"}, "/*"]]}]}
+    importing = {"Metadata": metadata, "Resources": {"Policy": {
+        "Type": "AWS::S3::BucketPolicy",
+        "Properties": {"Bucket": {"Fn::ImportValue": "data-name"},
+                       "PolicyDocument": {"Version": "2012-10-17", "Statement": [deny]}}}}}
+    assert _tls_findings(exporting, importing) == []
+    [alone] = _tls_findings(exporting, {"Metadata": metadata, "Resources": {}})
+    assert alone.logical_id == "Data" and alone.status == "violation"

@@ -224,7 +224,9 @@ def _policy_documents(r: Resource, path: str) -> Iterator[tuple[str, list[Statem
             except ValueError:
                 yield prop_path, Unknown("the policy document is a string that is not JSON")
                 continue
-        conditional = CONDITIONAL in r.mentions or "AWS::NoValue" in r.mentions
+        tpl = r.template
+        conditional = (tpl.may_contain(CONDITIONAL) or tpl.may_contain("AWS::NoValue")) and (
+            CONDITIONAL in r.mentions or "AWS::NoValue" in r.mentions)
         for variant in expand_ifs(doc, r.template) if conditional else [doc]:
             if isinstance(variant, Unknown):
                 yield prop_path, variant

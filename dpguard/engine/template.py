@@ -7,6 +7,7 @@ app's exports (for `Fn::ImportValue`), so values can be followed across stacks.
 """
 from __future__ import annotations
 
+import marshal
 import os
 from dataclasses import dataclass, field
 from typing import Any, Iterator
@@ -163,7 +164,9 @@ class Template:
     live: bool = False  # written by `dpguard audit` from a live account, not read from a file
     sam: Any = None  # SAM: engine/sam.py's Expansion (which SAM resource made each resource)
     _by_type: dict[str, list[Resource]] | None = field(default=None, repr=False)
-    _referrers: dict[str, list[Resource]] | None = field(default=None, repr=False)
+    _referrers: dict[str, dict[str, list[Resource]]] = field(default_factory=dict, repr=False)  # type -> index
+    _marshalled: bytes | None = field(default=None, repr=False)
+    _contains: dict[str, bool] = field(default_factory=dict, repr=False)
     _conditions_seen: dict[str, bool | None] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -182,24 +185,59 @@ class Template:
         """The readable resources of `types`. Unreadable ones (`problem` set) are reported by the
         engine as DP-ResourceReadable; looking them up as if they were sound would judge an
         empty resource."""
+        by_type = self._by_type_index()
+        if len(types) == 1:
+            return by_type.get(types[0], [])
+        return [r for t in types for r in by_type.get(t, [])]
+
+    def _by_type_index(self) -> dict[str, list[Resource]]:
         if self._by_type is None:
             self._by_type = {}
             for r in self.resources.values():
                 if not r.problem:
                     self._by_type.setdefault(r.type, []).append(r)
-        if len(types) == 1:
-            return self._by_type.get(types[0], [])
-        return [r for t in types for r in self._by_type.get(t, [])]
+        return self._by_type
 
     def referrers(self, logical_id: str, *types: str) -> list[Resource]:
-        """Resources of this template whose properties mention `logical_id` (Ref, GetAtt, Sub)."""
-        if self._referrers is None:
-            self._referrers = {}
-            for r in self.resources.values():
-                for target in r.mentions:
-                    self._referrers.setdefault(target, []).append(r)
-        found = self._referrers.get(logical_id, [])
-        return [r for r in found if r.type in types] if types else found
+        """Resources of this template (of `types`; of any type when none is given) whose
+        properties mention `logical_id` (Ref, GetAtt, Sub), in template order. Each type's index
+        is built when a rule first asks for that type: most types are never asked for."""
+        if not types:
+            types = tuple(self._by_type_index())
+        found: list[Resource] = []
+        for rtype in types:
+            index = self._referrers.get(rtype)
+            if index is None:
+                index = self._referrers[rtype] = {}
+                for r in self.of_type(rtype):
+                    for target in r.mentions:
+                        index.setdefault(target, []).append(r)
+            found.extend(index.get(logical_id, ()))
+        if len(types) > 1 and found:
+            order = {id(r): n for n, r in enumerate(self.resources.values())}
+            found.sort(key=lambda r: order[id(r)])
+        return found
+
+    def may_contain(self, text: str) -> bool:
+        """False only when no string of the template, key or value, contains `text`: one search
+        of the template's marshal bytes (marshal writes every string out in C, and each string
+        in full the first time it meets it). True when the template cannot be marshalled (YAML
+        can make values JSON has not)."""
+        found = self._contains.get(text)
+        if found is None:
+            if self._marshalled is None:
+                try:
+                    self._marshalled = marshal.dumps(self.data)
+                except (ValueError, RecursionError):
+                    self._marshalled = b""
+            found = self._contains[text] = not self._marshalled or text.encode() in self._marshalled
+        return found
+
+    @property
+    def marshalled(self) -> bytes | None:
+        """The template's marshal bytes (see may_contain), None when it cannot be marshalled."""
+        self.may_contain("Resources")
+        return self._marshalled or None
 
     def resource_of(self, value: Any, *types: str) -> Resource | None:
         """The resource (of one of `types`) that a resolved value points at, in any template."""
@@ -368,7 +406,7 @@ def _cross_stack_index(templates: list[Template]) -> dict[tuple[int, str], list[
     Only nested stacks and templates that import values can reach into another template."""
     index: dict[tuple[int, str], list[Resource]] = {}
     for tpl in templates:
-        if tpl.parent is None and not tpl.referrers(IMPORTS):
+        if tpl.parent is None and not (tpl.may_contain(IMPORTS) and tpl.referrers(IMPORTS)):
             continue
         for r in tpl.resources.values():
             targets = set()

@@ -228,12 +228,13 @@ def _long_strings(node: Any) -> list[str]:
     return out
 
 
-def node_may_hold_secret(node: Any) -> bool:
+def node_may_hold_secret(node: Any, blob: bytes | None = None) -> bool:
     """False when no string under `node` (a parsed template or part of one) can hold a secret.
     marshal writes every string's characters out in C, far faster than a walk in Python; a
-    node it cannot write (a type YAML made that JSON has not) is walked instead."""
+    node it cannot write (a type YAML made that JSON has not) is walked instead. `blob`: the
+    node's marshal bytes, when the caller has them."""
     try:
-        blob = marshal.dumps(node)
+        blob = blob or marshal.dumps(node)
     except (ValueError, RecursionError):
         return may_hold_secret("\n".join(_long_strings(node)))
     for marker in BYTE_MARKERS:
@@ -284,7 +285,7 @@ SECTIONS = ("Parameters", "Mappings", "Conditions", "Rules", "Outputs", "Metadat
                   "secret.grant_read(fn). For AWS access, use a role instead of access keys.")
 def no_secret_values(t):
     data = t.data
-    if not node_may_hold_secret(data):
+    if not node_may_hold_secret(data, t.marshalled):
         return
     resources = data.get("Resources")
     for section in SECTIONS:
