@@ -181,6 +181,14 @@ def alternatives(node: Any, tpl: Any, depth: int = 0) -> list:
     if isinstance(node, dict) and len(node) == 1:
         key = next(iter(node))
         if key == "Ref" or key.startswith("Fn::"):
+            # The usual references to a resource of the template, without the general machinery
+            # (logical ids have no "::", which pseudo parameters have).
+            arg = node[key]
+            if key == "Fn::GetAtt" and type(arg) is list and len(arg) == 2 and type(arg[0]) is str \
+                    and type(arg[1]) is str and arg[0] in tpl.resources and not arg[1].startswith("Outputs."):
+                return [ResRef(tpl.uid, arg[0], arg[1])]
+            if key == "Ref" and type(arg) is str and "::" not in arg and arg in tpl.resources:
+                return [ResRef(tpl.uid, arg)]
             if depth > MAX_DEPTH:
                 return [Unknown("expression nested too deeply")]
             handler = INTRINSICS.get(key)
