@@ -275,6 +275,8 @@ def _apply_acknowledgments(app: App, findings: list[Finding], rules: list[Rule],
     resource_types: dict[tuple[str, str], str] = {}
     for tpl in app.templates:
         entries[(tpl.path, None)] = _acknowledgments(tpl.metadata)
+        if not tpl.may_contain("cdk_nag"):
+            continue  # no resource of the template can hold one
         for r in tpl.resources.values():
             if r.problem:
                 continue

@@ -351,6 +351,7 @@ class App:
     config: Any = None  # the evaluate.Config of the run, for rules that read settings
     coverage: dict = field(default_factory=dict)  # type -> coverage.TypeCoverage, set by evaluate
     templates: list[Template] = field(default_factory=list)
+    cache: dict = field(default_factory=dict, repr=False)  # indexes that rules build once per app
     _exports: dict | None = field(default=None, repr=False)
     _cross_refs: dict | None = field(default=None, repr=False)
     _by_key: dict[str, Template] = field(default_factory=dict, repr=False)  # real path -> template

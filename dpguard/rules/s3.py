@@ -214,13 +214,23 @@ def _is_log_target(bucket) -> bool:
     """Does another bucket send its access logs here, or does the bucket say it takes logs?"""
     if any(v == "LogDeliveryWrite" for _, v in bucket.values("AccessControl")):
         return True
-    for other in bucket.template.app.referrers(bucket, BUCKET):
-        for _, dest in other.values("LoggingConfiguration.DestinationBucketName"):
-            if bucket.template.resource_of(dest, BUCKET) is bucket:
-                return True
-    name = literal_name(bucket, "BucketName")
-    if name:
-        for other in bucket.template.app.of_type(BUCKET):
-            if literal_name(other, "LoggingConfiguration.DestinationBucketName") == name:
-                return True
-    return False
+    targets, names = _log_targets(bucket.template.app)
+    return bucket in targets or literal_name(bucket, "BucketName") in names
+
+
+def _log_targets(app) -> tuple[set, set[str]]:
+    """The buckets of the app that some bucket sends its access logs to, and the literal names
+    they are sent to: read once for all buckets."""
+    found = app.cache.get("s3_log_targets")
+    if found is None:
+        targets, names = set(), set()
+        for other in app.of_type(BUCKET):
+            for _, dest in other.values("LoggingConfiguration.DestinationBucketName"):
+                target = other.template.resource_of(dest, BUCKET)
+                if target is not None:
+                    targets.add(target)
+            name = literal_name(other, "LoggingConfiguration.DestinationBucketName")
+            if name:
+                names.add(name)
+        found = app.cache["s3_log_targets"] = (targets, names)
+    return found
