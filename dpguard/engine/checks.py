@@ -70,7 +70,7 @@ def nested_values(node: Any, tpl: Template, *keys: str) -> list:
 
 # ---------------------------------------------------------------- policy documents
 
-@dataclass
+@dataclass(slots=True)
 class Statement:
     path: str
     effect: Any

@@ -90,6 +90,8 @@ class ResRef:
 PSEUDO_VALUES = {"AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com"}
 PSEUDO_TOKENS = {"AWS::AccountId", "AWS::Region", "AWS::StackName", "AWS::StackId",
                  "AWS::NotificationARNs"}
+# What a Ref to a pseudo parameter resolves to (see _ref).
+_PSEUDO = {**PSEUDO_VALUES, **{name: f"⟨{name}⟩" for name in PSEUDO_TOKENS}, "AWS::NoValue": ABSENT}
 TOKEN_RE = re.compile(r"⟨[^⟩]*⟩")
 _TOKEN_NAME = re.compile(r"⟨(?:\d+:)?([^⟩]*)⟩")
 
@@ -187,8 +189,11 @@ def alternatives(node: Any, tpl: Any, depth: int = 0) -> list:
             if key == "Fn::GetAtt" and type(arg) is list and len(arg) == 2 and type(arg[0]) is str \
                     and type(arg[1]) is str and arg[0] in tpl.resources and not arg[1].startswith("Outputs."):
                 return [ResRef(tpl.uid, arg[0], arg[1])]
-            if key == "Ref" and type(arg) is str and "::" not in arg and arg in tpl.resources:
-                return [ResRef(tpl.uid, arg)]
+            if key == "Ref" and type(arg) is str:
+                if "::" not in arg and arg in tpl.resources:
+                    return [ResRef(tpl.uid, arg)]
+                if arg in _PSEUDO:
+                    return [_PSEUDO[arg]]
             if depth > MAX_DEPTH:
                 return [Unknown("expression nested too deeply")]
             handler = INTRINSICS.get(key)
