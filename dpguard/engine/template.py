@@ -103,25 +103,32 @@ class Resource:
         return f"<{self.type} {self.logical_id}>"
 
 
+def _is_call(node: dict) -> bool:
+    """Is a one-key mapping an intrinsic function (Ref, Fn::...)?"""
+    key = next(iter(node))
+    return type(key) is str and (key == "Ref" or key.startswith("Fn::"))
+
+
 def _walk(node: Any, parts: list[str], at: int, tpl: "Template", path: str, out: list) -> None:
     """Every value `node` may take, each followed down parts[at:]. Only a one-key mapping can
     be an intrinsic: anything else is its own single value, without the call (this walk runs
     for every property that every rule reads)."""
-    if isinstance(node, dict) and len(node) == 1:
-        for value in alternatives(node, tpl):
+    if isinstance(node, dict) and len(node) == 1 and _is_call(node):
+        for value in alternatives(node, tpl):  # resolved values: none is an intrinsic
             _follow(value, parts, at, tpl, path, out)
     else:
         _follow(node, parts, at, tpl, path, out)
 
 
 def _follow(value: Any, parts: list[str], at: int, tpl: "Template", path: str, out: list) -> None:
-    """One value followed down parts[at:], a loop while the way is plain mappings."""
+    """One resolved value followed down parts[at:], a loop while the way is plain mappings."""
     while at < len(parts):
         key = parts[at]
         if type(value) is dict and key != "*":  # the usual step, taken before the checks below
             value, at, path = value.get(key, ABSENT), at + 1, f"{path}/{key}"
-            if isinstance(value, dict) and len(value) == 1:
-                _walk(value, parts, at, tpl, path, out)
+            if isinstance(value, dict) and len(value) == 1 and _is_call(value):
+                for resolved in alternatives(value, tpl):
+                    _follow(resolved, parts, at, tpl, path, out)
                 return
             continue
         if value is ABSENT or isinstance(value, Unknown):
@@ -134,15 +141,14 @@ def _follow(value: Any, parts: list[str], at: int, tpl: "Template", path: str, o
             for index, item in enumerate(value):
                 for item_value in alternatives(item, tpl):
                     if item_value is not ABSENT:
-                        _walk(item_value, parts, at + 1, tpl, f"{path}/{index}", out)
+                        _follow(item_value, parts, at + 1, tpl, f"{path}/{index}", out)
             return
         if not isinstance(value, dict):
             out.append((f"{path}/{key}", Unknown(f"{path} should be a mapping")))
             return
         value, at, path = value.get(key, ABSENT), at + 1, f"{path}/{key}"
-        if isinstance(value, dict) and len(value) == 1:
-            _walk(value, parts, at, tpl, path, out)
-            return
+        _walk(value, parts, at, tpl, path, out)
+        return
     out.append((path, value))
 
 
