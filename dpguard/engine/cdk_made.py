@@ -67,11 +67,15 @@ def _holds(node: Any, text: str) -> bool:
 
 
 @functools.cache
+def _entries() -> list:
+    return json.loads(DATA.read_text(encoding="utf-8"))["table"]
+
+
+@functools.cache
 def table() -> tuple[MadeByCdk, ...]:
     """The entries of cdk_made.yaml (its JSON copy), in order; a malformed entry fails loudly here."""
-    entries = json.loads(DATA.read_text(encoding="utf-8"))["table"]
     out = []
-    for number, e in enumerate(entries, 1):
+    for number, e in enumerate(_entries(), 1):
         where = f"cdk_made.yaml entry {number}"
         if not isinstance(e, dict) or not REQUIRED <= set(e) or not set(e) <= FIELDS:
             raise ValueError(f"{where}: needs {sorted(REQUIRED)}, may have {sorted(FIELDS - REQUIRED)}")
@@ -92,7 +96,8 @@ def _anything() -> tuple[re.Pattern, re.Pattern]:
     over with two searches instead of one per entry."""
     def union(patterns):  # named groups may repeat across entries, not in one pattern
         return re.compile("|".join(f"(?:{_UNNAMED.sub('(?:', p)})" for p in patterns))
-    return union(m.path.pattern for m in table()), union(m.logical_id.pattern for m in table())
+    # from the raw entries: the entries' own patterns are compiled only once a resource matches
+    return union(e["path"] for e in _entries()), union(e["logical_id"] for e in _entries())
 
 
 def made_by_cdk(construct_path: str | None, logical_id: str | None, props: Any = None):
