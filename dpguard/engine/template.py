@@ -191,12 +191,13 @@ class Template:
         """The readable resources of `types`. Unreadable ones (`problem` set) are reported by the
         engine as DP-ResourceReadable; looking them up as if they were sound would judge an
         empty resource."""
-        by_type = self._by_type_index()
+        by_type = self.by_type()
         if len(types) == 1:
             return by_type.get(types[0], [])
         return [r for t in types for r in by_type.get(t, [])]
 
-    def _by_type_index(self) -> dict[str, list[Resource]]:
+    def by_type(self) -> dict[str, list[Resource]]:
+        """The readable resources of each type, in template order (types in order of first use)."""
         if self._by_type is None:
             self._by_type = {}
             for r in self.resources.values():
@@ -209,7 +210,7 @@ class Template:
         properties mention `logical_id` (Ref, GetAtt, Sub), in template order. Each type's index
         is built when a rule first asks for that type: most types are never asked for."""
         if not types:
-            types = tuple(self._by_type_index())
+            types = tuple(self.by_type())
         found: list[Resource] = []
         for rtype in types:
             index = self._referrers.get(rtype)
