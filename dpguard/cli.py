@@ -204,19 +204,22 @@ def scan(args: argparse.Namespace) -> int:
         print("dpguard scan: none of the files named is a CloudFormation template", file=sys.stderr)
         return EXIT_CLEAN
     app, errors = load(paths, trust_parameter_defaults=config.trust_parameter_defaults)
-    # The templates are kept out of the garbage collector's passes while they are judged: the
-    # passes would walk every value of every template again and again (10-15 ms a scan of 2,000
-    # resources) and find nothing to free.
+    # The templates, then the report too, are kept out of the garbage collector's passes while
+    # they are judged and written: the passes would walk every value of every template again and
+    # again (10-15 ms a scan of 2,000 resources) and find nothing to free.
     gc.freeze()
-    for e in errors:
-        print(f"dpguard: error: {e}", file=sys.stderr)
-    if not app.templates and not errors:
-        raise UsageError(f"dpguard scan: no CloudFormation templates found in {' '.join(args.paths)}")
-    report = evaluate(app, config, catalogue())
-    gc.unfreeze()
-    notes = apply_baseline(args, report, not errors, "scan")
-    color = not args.output and args.format == "table" and sys.stdout.isatty() and "NO_COLOR" not in os.environ
-    write(render_scan(report, args.format, color=color, errors=errors), args.output)
+    try:
+        for e in errors:
+            print(f"dpguard: error: {e}", file=sys.stderr)
+        if not app.templates and not errors:
+            raise UsageError(f"dpguard scan: no CloudFormation templates found in {' '.join(args.paths)}")
+        report = evaluate(app, config, catalogue())
+        gc.freeze()  # the first pass after evaluate() would walk each of its objects (4 ms)
+        notes = apply_baseline(args, report, not errors, "scan")
+        color = not args.output and args.format == "table" and sys.stdout.isatty() and "NO_COLOR" not in os.environ
+        write(render_scan(report, args.format, color=color, errors=errors), args.output)
+    finally:
+        gc.unfreeze()
     for note in notes:
         print(note, file=sys.stderr)
     if errors:
@@ -322,6 +325,12 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return EXIT_CLEAN
+    finally:
+        if argv is None:
+            # Run as the command, the process ends next. Python's last garbage collection at exit
+            # would walk every object of the run (30 ms after a scan of 2,000 resources) to free
+            # memory that the system takes back anyway; frozen objects are left out of it.
+            gc.freeze()
 
 
 if __name__ == "__main__":
