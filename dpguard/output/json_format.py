@@ -2,13 +2,12 @@
 nothing and inputs that could not be read)."""
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
 
 from .. import __version__
 from ..engine import coverage
 from ..engine.evaluate import Report
-from .text import valid_unicode
+from .json_text import dumps
 
 
 def document(report: Report, errors: list) -> dict:
@@ -29,4 +28,4 @@ def document(report: Report, errors: list) -> dict:
 
 
 def render(report: Report, errors: list) -> str:
-    return json.dumps(valid_unicode(document(report, errors)), indent=2) + "\n"
+    return dumps(document(report, errors)) + "\n"

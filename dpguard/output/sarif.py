@@ -15,7 +15,7 @@ from .. import __version__
 from ..engine import baseline, coverage, sources
 from ..engine.evaluate import Report
 from ..engine.findings import ACKNOWLEDGED, UNVERIFIABLE
-from .text import valid_unicode
+from .json_text import dumps
 
 SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 SRCROOT = "SRCROOT"
@@ -144,4 +144,4 @@ def document(report: Report, errors: list) -> dict:
 
 
 def render(report: Report, errors: list) -> str:
-    return json.dumps(valid_unicode(document(report, errors)), indent=2) + "\n"
+    return dumps(document(report, errors)) + "\n"

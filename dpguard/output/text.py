@@ -8,10 +8,11 @@ import re
 REPLACEMENT = "\ufffd"
 # C0 and C1 controls (ESC starts terminal sequences, CR overwrites a line, most C0 are not XML),
 # DEL, bidirectional overrides and isolates (text that reads differently from what it is), and
-# U+FFFE/U+FFFF (not XML characters)
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ufffe\uffff]")
-_CONTROL_KEEP_LINES = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ufffe\uffff]")
-_SURROGATE = re.compile("[\ud800-\udfff]")  # lone halves: not encodable as UTF-8, not XML
+# U+FFFE/U+FFFF (not XML characters). Patterns, not compiled at import: only text outside
+# printable ASCII needs them, and re compiles each once, on its first use.
+_CONTROL = "[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ufffe\uffff]"
+_CONTROL_KEEP_LINES = "[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ufffe\uffff]"
+_SURROGATE = "[\ud800-\udfff]"  # lone halves: not encodable as UTF-8, not XML
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -26,8 +27,8 @@ def printable(value, *, lines: bool = False) -> str:
     text = "" if value is None else str(value)
     if text.isascii() and text.isprintable():  # the common case, and fast
         return text
-    text = _SURROGATE.sub(REPLACEMENT, text)
-    return (_CONTROL_KEEP_LINES if lines else _CONTROL).sub(_escape, text)
+    text = re.sub(_SURROGATE, REPLACEMENT, text)
+    return re.sub(_CONTROL_KEEP_LINES if lines else _CONTROL, _escape, text)
 
 
 def spreadsheet_cell(value):
@@ -61,7 +62,7 @@ def valid_unicode(value):
     """`value` (a JSON document) with each lone surrogate replaced by U+FFFD: json.dumps writes
     one as the escape \\ud800, which jq, serde and Go readers reject or silently replace."""
     if isinstance(value, str):
-        return value if value.isascii() else _SURROGATE.sub(REPLACEMENT, value)
+        return value if value.isascii() else re.sub(_SURROGATE, REPLACEMENT, value)
     if isinstance(value, dict):
         return {valid_unicode(k): valid_unicode(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
