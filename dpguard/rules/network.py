@@ -14,8 +14,7 @@ import ipaddress
 import itertools
 import math
 import re
-from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, NamedTuple
 
 from ..engine.checks import (is_public_principal, leaves, policy_statements, require, resource_targets,
                              scoping_condition)
@@ -49,6 +48,9 @@ def _combos(item: dict, keys: Iterable[str], tpl) -> list[dict] | Unknown:
     """Every combination of the values the keys of `item` may take (Fn::If branches,
     parameters with AllowedValues, ...), each as a dict of resolved values."""
     keys = list(keys)
+    if not any(type(item.get(key)) is dict for key in keys):
+        # no intrinsic among the values (the usual case): one combination, the values as written
+        return [{key: item.get(key, ABSENT) for key in keys}]
     options = [cidr_alternatives(item.get(key, ABSENT), tpl) for key in keys]
     if math.prod(len(o) for o in options) > MAX_ALTERNATIVES:
         return Unknown(f"more than {MAX_ALTERNATIVES} combinations of values")
@@ -97,19 +99,19 @@ def world_cidr(value: Any, tpl) -> bool | Unknown:
         if prefix and int(prefix.group(1)) >= WIDEST_ALLOWED[4]:
             return False
         return Unknown("the CIDR is built from values known only at deploy time")
+    return _literal_world(text)
+
+
+@functools.lru_cache(maxsize=4096)
+def _literal_world(text: str) -> bool | Unknown:
+    """world_cidr() of a literal CIDR, judged once per text: most templates repeat a few."""
     try:
-        network = _network(text)
+        network = ipaddress.ip_network(text, strict=False)
     except ValueError:
         return Unknown(f"{text!r} is not a CIDR block")
     if network.version == 6 and network.subnet_of(IPV4_MAPPED):  # ::ffff:0:0/96 is all of IPv4
         return network.prefixlen - IPV4_MAPPED.prefixlen < WIDEST_ALLOWED[4]
     return network.prefixlen < WIDEST_ALLOWED[network.version]
-
-
-@functools.lru_cache(maxsize=4096)
-def _network(text: str):
-    """ipaddress.ip_network, parsed once per CIDR: most templates repeat a few."""
-    return ipaddress.ip_network(text, strict=False)
 
 
 def _token_is_address_range(token: str, tpl) -> bool:
@@ -134,19 +136,25 @@ def _show(value: Any) -> str:
 
 def port_range(from_port: Any, to_port: Any) -> tuple[int, int] | Unknown:
     """A TCP/UDP port range; absent ends or -1 mean the end of the full range (fail closed)."""
-    ends = []
-    for value, default in ((from_port, ALL_PORTS[0]), (to_port, ALL_PORTS[1])):
-        if isinstance(value, Unknown):
-            return value
-        if value is ABSENT:
-            ends.append(default)
-            continue
-        number = as_int(value)
-        if number is None:
-            return Unknown(f"port {_show(value)} is not a number")
-        ends.append(default if number == -1 else number)
-    low, high = sorted(ends)
+    low = _port(from_port, ALL_PORTS[0])
+    if isinstance(low, Unknown):
+        return low
+    high = _port(to_port, ALL_PORTS[1])
+    if isinstance(high, Unknown):
+        return high
+    if low > high:
+        low, high = high, low
     return (max(low, ALL_PORTS[0]), min(high, ALL_PORTS[1]))
+
+
+def _port(value: Any, default: int) -> int | Unknown:
+    """One end of a port range: its number, `default` when absent or -1."""
+    if isinstance(value, Unknown):
+        return value
+    number = default if value is ABSENT else as_int(value)
+    if number is None:
+        return Unknown(f"port {_show(value)} is not a number")
+    return default if number == -1 else number
 
 
 def protocol_name(value: Any) -> str | Unknown:
@@ -158,6 +166,11 @@ def protocol_name(value: Any) -> str | Unknown:
     text = as_text(value)
     if text is None or not is_literal(text):
         return Unknown("the protocol is known only at deploy time")
+    return _protocol_of(text)
+
+
+@functools.lru_cache(maxsize=256)
+def _protocol_of(text: str) -> str:
     text = text.strip().lower()
     return PROTOCOL_NAMES.get(text, text)
 
@@ -193,8 +206,7 @@ def _first_outcome(outcomes: Iterable[Outcome]) -> Iterator[Outcome]:
 
 # ---------------------------------------------------------------- security group rules
 
-@dataclass(frozen=True)
-class Exposure:
+class Exposure(NamedTuple):
     """One way an ingress rule from address ranges may turn out once deployed."""
 
     source: str                              # for messages: "0.0.0.0/0", "prefix list pl-1", ...
@@ -335,13 +347,17 @@ def _port_list(ports: set[int]) -> str:
                   "or, for a public entry point, list it in cdk.json: \"allowed_ingress\": "
                   "[{\"ports\": [443], \"resources\": [\"*/PublicAlb/*\"]}]")
 def sg_open_ingress(r, t):
-    allowed = allowed_ports(t.app, [r] + (_groups_of(r) if r.type == SG_INGRESS else []))
+    allowed = None  # read when an exposure may be the whole internet
     for path, found in ingress_exposures(r):
         if isinstance(found, Unknown):
             yield unverifiable(path, f"cannot tell whether ingress is open to anywhere: {found.reason}")
             continue
         outcomes = []
         for e in found:
+            if e.world is False:
+                continue
+            if allowed is None:
+                allowed = allowed_ports(t.app, [r] + (_groups_of(r) if r.type == SG_INGRESS else []))
             verdict = all_true([e.world, _not_allowed(e, allowed)])
             if verdict is True:
                 hint = f" (allowed_ingress permits only {_port_list(allowed)} here)" if allowed else ""
