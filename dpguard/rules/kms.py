@@ -32,13 +32,17 @@ def _enum(value: Any, prop: str) -> Any:
                 "automatically, so the rule does not apply to them.",
       remediation="kms.Key(self, 'DataKey', enable_key_rotation=True)")
 def kms_key_rotation(r, t):
-    if all(isinstance(origin, str) and origin in NO_AUTOMATIC_ROTATION for _, origin in r.values("Origin")):
-        return  # imported key material or a custom key store, in every variant
-    specs = [_enum(spec, "KeySpec") for _, spec in r.values("KeySpec")]
-    symmetric = any(spec is ABSENT or spec == SYMMETRIC for spec in specs)
-    unknown = next((spec for spec in specs if isinstance(spec, Unknown)), None)
-    if not symmetric and unknown is None:
-        return  # asymmetric or HMAC in every variant
+    symmetric, unknown = True, None  # without Origin and KeySpec: a symmetric key, AWS's default
+    if "Origin" in r.props or "KeySpec" in r.props:
+        if all(isinstance(origin, str) and origin in NO_AUTOMATIC_ROTATION for _, origin in r.values("Origin")):
+            return  # imported key material or a custom key store, in every variant
+        specs = [_enum(spec, "KeySpec") for _, spec in r.values("KeySpec")]
+        symmetric = any(spec is ABSENT or spec == SYMMETRIC for spec in specs)
+        unknown = next((spec for spec in specs if isinstance(spec, Unknown)), None)
+        if not symmetric and unknown is None:
+            return  # asymmetric or HMAC in every variant
+    if r.props.get("EnableKeyRotation") is True:
+        return  # the usual case, decided without reading the property's variants
     outcomes = list(require_true(r, "EnableKeyRotation", "automatic key rotation is off"))
     if symmetric:
         yield from outcomes
