@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..engine.checks import customer_managed_key, first, leaves, tag_values
 from ..engine.findings import unverifiable, violation
-from ..engine.values import ABSENT, Unknown
+from ..engine.values import ABSENT, Unknown, alternatives
 from . import rule
 
 CLASSIFICATIONS = ("public", "internal", "confidential", "restricted")
@@ -34,13 +34,44 @@ DATA_STORES: dict[str, tuple[str, str | None]] = {
 }
 
 
+# Data store type -> its tags' property path, as findings name it.
+TAGS_PATHS = {rtype: "Properties/" + tags.replace(".", "/") for rtype, (tags, _) in DATA_STORES.items()}
+
+
 def classification(r) -> list:
     """Every value the resource's data-classification tag may have (ABSENT if untagged)."""
-    return tag_values(r, "data-classification", DATA_STORES[r.type][0])
+    return _tag(r, "data-classification")
 
 
-def _tags_path(r) -> str:
-    return "Properties/" + DATA_STORES[r.type][0].replace(".", "/")
+def _tag(r, key: str) -> list:
+    """tag_values() of the data store's tag `key`. A plain list of tags, the shape CDK writes, is
+    read once for the three rules that ask (see _plain_tags); any other shape goes to tag_values."""
+    table = r.cache.get("governance_tags", False)
+    if table is False:
+        table = r.cache["governance_tags"] = _plain_tags(r)
+    if table is None:
+        return tag_values(r, key, DATA_STORES[r.type][0])
+    return list(table.get(key, [ABSENT]))
+
+
+def _plain_tags(r) -> dict[str, list] | None:
+    """Tag key -> every value its entries may have, when the tags are one list (no Fn::If around
+    it) whose entries are mappings with a literal Key: what tag_values would give for each key,
+    with ABSENT for a key no entry has. None for any other shape."""
+    found = r.values(DATA_STORES[r.type][0])
+    if len(found) != 1:
+        return None
+    tags = found[0][1]
+    if tags is ABSENT:
+        return {}
+    if type(tags) is not list:
+        return None
+    table: dict[str, list] = {}
+    for item in tags:
+        if type(item) is not dict or type(item.get("Key")) is not str:
+            return None  # an entry in Fn::If, AWS::NoValue, a key by Ref: tag_values judges it
+        table.setdefault(item["Key"], []).extend(alternatives(item.get("Value", ABSENT), r.template))
+    return table
 
 
 def classification_requires_cmk(r) -> bool | Unknown:
@@ -61,7 +92,7 @@ def classification_requires_cmk(r) -> bool | Unknown:
                 "handling rules apply and drives the key and retention rules.",
       remediation="Tags.of(bucket).add('data-classification', 'confidential')")
 def data_classification_tag(r, t):
-    path = _tags_path(r)
+    path = TAGS_PATHS[r.type]
     for value in classification(r):
         if isinstance(value, Unknown):
             yield unverifiable(path, f"the data-classification tag cannot be known: {value.reason}")
@@ -77,8 +108,8 @@ def data_classification_tag(r, t):
                 "reviews (clause 2) and deletion requests (clause 5).",
       remediation="Tags.of(bucket).add('data-owner', 'payments-team')")
 def data_owner_tag(r, t):
-    path = _tags_path(r)
-    for value in tag_values(r, "data-owner", DATA_STORES[r.type][0]):
+    path = TAGS_PATHS[r.type]
+    for value in _tag(r, "data-owner"):
         if isinstance(value, Unknown):
             yield unverifiable(path, f"the data-owner tag cannot be known: {value.reason}")
         elif value is ABSENT or not str(value).strip():
