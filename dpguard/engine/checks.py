@@ -185,7 +185,8 @@ def _principals(node: Any, tpl: Template) -> list:
 
 
 def _statement(item: dict, tpl: Template, path: str) -> Statement:
-    effects = scalar_alternatives(item.get("Effect", ABSENT), tpl, 0)
+    effect = item.get("Effect", ABSENT)
+    effects = [effect] if type(effect) is str else scalar_alternatives(effect, tpl, 0)
     condition = item.get("Condition", ABSENT)
     if isinstance(condition, dict) and len(condition) == 1:  # only then can it be an intrinsic
         resolved = alternatives(condition, tpl)
@@ -250,14 +251,19 @@ def _statements(doc: dict, tpl: Template, prop_path: str) -> list[Statement] | U
     return out
 
 
-def policy_statements(r: Resource, path: str) -> Iterator[Statement | tuple[str, Unknown]]:
+def policy_statements(r: Resource, path: str) -> list[Statement | tuple[str, Unknown]]:
     """Every statement of every variant of the documents at `path`; an unreadable document
-    comes as (path, Unknown)."""
-    for prop_path, statements in policy_documents(r, path):
-        if isinstance(statements, Unknown):
-            yield prop_path, statements
-        else:
-            yield from statements
+    comes as (path, Unknown). Listed once per resource and path (rules must not change it)."""
+    key = ("policy_statements", path)
+    found = r.cache.get(key)
+    if found is None:
+        found = r.cache[key] = []
+        for prop_path, statements in policy_documents(r, path):
+            if isinstance(statements, Unknown):
+                found.append((prop_path, statements))
+            else:
+                found.extend(statements)
+    return found
 
 
 def is_public_principal(principal: tuple) -> bool:
