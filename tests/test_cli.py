@@ -272,3 +272,25 @@ def test_readme_counts_are_the_catalogues(root):
                  f"{kinds['nothing_to_judge']} reviewed with nothing", f"{kinds['not_yet_judged']} known gaps",
                  f"{kinds['partly_judged']} judged types with a control still unjudged"):
         assert text in " ".join(readme.split()), f"README's inventory numbers are stale: {text!r}"
+
+
+def test_each_command_parses_alone_as_in_the_whole_parser(capsys):
+    """`dpguard scan ...` builds only scan's parser: each command's help and errors are the same
+    as the whole parser's, and `dpguard --help` still lists every command."""
+    from dpguard.cli import SUBCOMMANDS, build_parser
+    from dpguard.cli_common import UsageError
+
+    def outcome(parser, argv):
+        try:
+            parser.parse_args(argv)
+        except SystemExit:
+            pass
+        except UsageError as e:
+            return str(e)
+        return capsys.readouterr().out
+
+    for name in SUBCOMMANDS:
+        for argv in ([name, "--help"], [name, "--no-such-option"], [name]):
+            assert outcome(build_parser(name), argv) == outcome(build_parser(), argv), argv
+    listing = outcome(build_parser(), ["--help"])
+    assert all(f"    {name}" in listing for name in SUBCOMMANDS)
