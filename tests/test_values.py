@@ -110,3 +110,24 @@ def test_combinatorial_explosion_is_unknown_not_a_hang():
     branchy = {"Fn::Join": ["", [{"Fn::If": [f"C{i}", "a", "b"]} for i in range(30)]]}
     [value] = values_of(branchy, tpl)
     assert isinstance(value, Unknown)
+
+
+def test_top_level_properties_read_as_written_or_through_their_intrinsics():
+    tpl = {"Conditions": {"C": {"Fn::Equals": [{"Ref": "AWS::Region"}, "x"]}},
+           "Resources": {
+               "Plain": {"Type": "AWS::S3::Bucket", "Properties": {
+                   "AccessControl": "Private", "Tags": [{"Key": "a", "Value": "b"}], "Empty": None,
+                   "Key": {"Fn::GetAtt": ["K", "Arn"]}, "One": {"Status": "Enabled"}}},
+               "K": {"Type": "AWS::KMS::Key"},
+               # the whole Properties mapping chosen by a condition
+               "Branchy": {"Type": "AWS::S3::Bucket", "Properties": {
+                   "Fn::If": ["C", {"AccessControl": "PublicRead"}, {"AccessControl": "Private"}]}}}}
+    resources = make_app(tpl).templates[0].resources
+    plain = resources["Plain"]
+    assert plain.values("AccessControl") == [("Properties/AccessControl", "Private")]
+    assert plain.values("Tags") == [("Properties/Tags", [{"Key": "a", "Value": "b"}])]
+    assert plain.values("Empty") == [("Properties/Empty", None)]
+    assert plain.values("Missing") == [("Properties/Missing", ABSENT)]
+    assert plain.values("Key") == [("Properties/Key", ResRef(0, "K", "Arn"))]
+    assert plain.values("One") == [("Properties/One", {"Status": "Enabled"})]
+    assert [v for _, v in resources["Branchy"].values("AccessControl")] == ["PublicRead", "Private"]

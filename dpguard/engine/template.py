@@ -84,8 +84,14 @@ class Resource:
         key = ("values", path)
         found = self.cache.get(key)
         if found is None:
-            found = self.cache[key] = []
-            _walk(self.props, path.split(".") if path else [], 0, self.template, "Properties", found)
+            props = self.props
+            plain = "." not in path and path not in ("", "*") and not (len(props) == 1 and _is_call(props))
+            value = props.get(path, ABSENT) if plain else None
+            if value is not None and not (isinstance(value, dict) and len(value) == 1):
+                found = self.cache[key] = [(f"Properties/{path}", value)]  # a top-level property as written
+            else:
+                found = self.cache[key] = []
+                _walk(self.props, path.split(".") if path else [], 0, self.template, "Properties", found)
         return list(found)
 
     @property
