@@ -67,8 +67,12 @@ def _holds(node: Any, text: str) -> bool:
 
 
 @functools.cache
+def _data() -> dict:
+    return json.loads(DATA.read_text(encoding="utf-8"))
+
+
 def _entries() -> list:
-    return json.loads(DATA.read_text(encoding="utf-8"))["table"]
+    return _data()["table"]
 
 
 @functools.cache
@@ -100,10 +104,22 @@ def _anything() -> tuple[re.Pattern, re.Pattern]:
     return union(e["path"] for e in _entries()), union(e["logical_id"] for e in _entries())
 
 
+def _may_match(text: str | None, kind: str) -> bool:
+    """Could some entry's `kind` pattern match `text`? False only when the text holds none of
+    the texts that every match holds (scripts/data_tables.py finds them in the patterns), so
+    that most resources are passed over without compiling a pattern."""
+    if not text:
+        return False
+    markers = _data()["markers"][kind]
+    return markers is None or any(m in text for m in markers)
+
+
 def made_by_cdk(construct_path: str | None, logical_id: str | None, props: Any = None):
     """(entry, match) for a resource that CDK made itself, or None."""
     construct_path = construct_path if isinstance(construct_path, str) else None  # a report may hold anything
     logical_id = logical_id if isinstance(logical_id, str) else None
+    if not (_may_match(construct_path, "path") or _may_match(logical_id, "logical_id")):
+        return None
     any_path, any_id = _anything()
     if not ((construct_path and any_path.search(construct_path)) or (logical_id and any_id.search(logical_id))):
         return None
