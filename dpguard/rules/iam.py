@@ -8,11 +8,12 @@ a bad template.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import importlib.util
 import json
 import re
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterator
 
 from ..engine.checks import (Statement, action_matches, is_public_principal, policy_statements,
                              public_statements, scoping_condition)
@@ -174,22 +175,33 @@ ADMIN_MANAGED_POLICIES = ("AdministratorAccess", "PowerUserAccess", "IAMFullAcce
 
 # ---------------------------------------------------------------- helpers
 
-def allow_statements(r, paths: Iterable[str]) -> tuple[list[Statement], list[Outcome]]:
+def allow_statements(r, paths: tuple[str, ...]) -> tuple[tuple[Statement, ...], tuple[Outcome, ...]]:
     """The statements that allow, or may allow (effect unknown), in the documents at `paths`,
     and an unverifiable outcome for each document that cannot be read. Sorted out once per
-    resource and paths, however many rules ask (each gets its own lists)."""
-    key = ("allow_statements", tuple(paths))
+    resource and document, however many rules ask."""
+    if len(paths) == 1:
+        return _allow_statements(r, paths[0])
+    statements: tuple = ()
+    unreadable: tuple = ()
+    for path in paths:
+        more, lost = _allow_statements(r, path)
+        statements += more
+        unreadable += lost
+    return statements, unreadable
+
+
+def _allow_statements(r, path: str) -> tuple[tuple[Statement, ...], tuple[Outcome, ...]]:
+    key = ("allow_statements", path)
     found = r.cache.get(key)
     if found is None:
         statements, unreadable = [], []
-        for path in key[1]:
-            for s in policy_statements(r, path):
-                if isinstance(s, tuple):
-                    unreadable.append(unverifiable(s[0], f"the policy cannot be read: {s[1].reason}"))
-                elif s.allows or isinstance(s.effect, Unknown):
-                    statements.append(s)
-        found = r.cache[key] = (statements, unreadable)
-    return list(found[0]), list(found[1])
+        for s in policy_statements(r, path):
+            if isinstance(s, tuple):
+                unreadable.append(unverifiable(s[0], f"the policy cannot be read: {s[1].reason}"))
+            elif s.allows or isinstance(s.effect, Unknown):
+                statements.append(s)
+        found = r.cache[key] = (tuple(statements), tuple(unreadable))
+    return found
 
 
 def judge(s: Statement, bad: bool | Unknown, path: str, message: str) -> Iterator[Outcome]:
@@ -205,6 +217,7 @@ def judge(s: Statement, bad: bool | Unknown, path: str, message: str) -> Iterato
         yield violation(path, message)
 
 
+@functools.lru_cache(maxsize=4096)  # policies repeat a few dozen actions
 def is_wildcard_action(action: str) -> bool:
     """"*", "s3:*", "*:*", "*:Get*": every action of a service, or of every service."""
     service, _, name = action.partition(":")
@@ -227,6 +240,8 @@ def is_full_wildcard_resource(resource: str) -> bool:
     arn:aws:lambda:us-east-1:123456789012:function:*, arn:aws:logs:*:*:log-group:*:*.
     Partition, region and account may be anything (tokens included); only the resource part
     decides."""
+    if "*" not in resource:
+        return False  # the usual case: every answer below needs a wildcard
     text = TOKEN_RE.sub("x", resource)
     if text == "*":
         return True
@@ -246,15 +261,38 @@ def is_full_wildcard_resource(resource: str) -> bool:
 
 def wildcard_resource(s: Statement) -> bool | Unknown:
     """Does the statement apply to every resource (Resource "*" or a full wildcard ARN)?"""
-    unknown = next((v for v in s.resources or () if isinstance(v, Unknown)), None)
-    if any(isinstance(v, str) and is_full_wildcard_resource(v) for v in s.resources or ()):
-        return True
+    unknown = None
+    for v in s.resources or ():
+        if isinstance(v, str):
+            if is_full_wildcard_resource(v):
+                return True
+        elif unknown is None and isinstance(v, Unknown):
+            unknown = v
     return unknown or False
 
 
 def granted_actions(s: Statement) -> list:
     """The statement's actions (str or Unknown); ResRefs are not actions and are ignored."""
     return [a for a in s.actions or () if isinstance(a, (str, Unknown))]
+
+
+@functools.lru_cache(maxsize=4096)
+def grants(action: str, pattern: str) -> bool:
+    """action_matches() of a policy action (a string), remembered: policies repeat a few dozen."""
+    return action_matches(action, pattern)
+
+
+def may_grant(actions: list, pattern: str) -> bool | Unknown:
+    """True when one of `actions` (see granted_actions) grants `pattern`, else the first action
+    that cannot be known, else False."""
+    verdict: bool | Unknown = False
+    for a in actions:
+        if isinstance(a, Unknown):
+            if verdict is False:
+                verdict = a
+        elif grants(a, pattern):
+            return True
+    return verdict
 
 
 # ---------------------------------------------------------------- identity policies
@@ -290,6 +328,8 @@ def iam_no_not_action(r, t):
     statements, unreadable = allow_statements(r, ALL_POLICIES[r.type])
     yield from unreadable
     for s in statements:
+        if s.not_actions is None and s.not_resources is None and s.not_principals is None:
+            continue  # the usual statement
         for key, present in (("NotAction", s.not_actions), ("NotResource", s.not_resources),
                              ("NotPrincipal", s.not_principals)):
             if present is not None:
@@ -359,12 +399,10 @@ def iam_no_pass_role_wildcard(r, t):
     yield from unreadable
     for s in statements:
         if s.actions is not None:
-            actions = granted_actions(s)
-            unknown = next((a for a in actions if isinstance(a, Unknown)), None)
-            passes: bool | Unknown = any(action_matches(a, "iam:PassRole") for a in actions) or (unknown or False)
+            passes: bool | Unknown = may_grant(granted_actions(s), "iam:PassRole")
         else:  # NotAction grants PassRole unless it lists it
             excluded = [a for a in s.not_actions or () if isinstance(a, str)]
-            passes = not any(action_matches(a, "iam:PassRole") for a in excluded)
+            passes = not any(grants(a, "iam:PassRole") for a in excluded)
         if passes is False:
             continue
         everywhere = wildcard_resource(s)
@@ -524,7 +562,7 @@ def iam_trust_cross_account(r, t):
     statements, _ = allow_statements(r, ("AssumeRolePolicyDocument",))
     for s in statements:
         actions = granted_actions(s)
-        assumes = any(isinstance(a, str) and action_matches(a, "sts:AssumeRole") for a in actions)
+        assumes = any(isinstance(a, str) and grants(a, "sts:AssumeRole") for a in actions)
         unknown = next((a for a in actions if isinstance(a, Unknown)), None)
         if not assumes and unknown is None:
             continue
@@ -711,8 +749,12 @@ _ACCOUNT_ROOT = re.compile(r"(?:arn:[^:]+:iam::)?(\d{12}|⟨AWS::AccountId⟩)(?
 
 def is_account_root(principal: tuple) -> bool:
     kind, value = principal
-    return kind == "AWS" and isinstance(value, str) and _ACCOUNT_ROOT.fullmatch(value) is not None \
-        and (value.endswith(":root") or not value.startswith("arn:"))
+    return kind == "AWS" and isinstance(value, str) and _names_account_root(value)
+
+
+@functools.lru_cache(maxsize=4096)  # key policies name the same few roots
+def _names_account_root(value: str) -> bool:
+    return _ACCOUNT_ROOT.fullmatch(value) is not None and (value.endswith(":root") or not value.startswith("arn:"))
 
 
 def _delegates_to_root(s: Statement) -> bool:
