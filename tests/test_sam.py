@@ -233,3 +233,16 @@ def test_no_finding_names_a_resource_sam_made(name):
     sources = app.templates[0].sam.sources
     assert sources or name == "api_with_basic_custom_domain_intrinsics.yaml"
     assert not {f.logical_id for f in report.findings} & set(sources) - {s.logical_id for s in sources.values()}
+
+
+def test_the_order_of_findings_does_not_depend_on_the_order_rules_run_in():
+    """One SAM resource can be named for several resources it made, and one rule can report a
+    resource several times: the report lists them the same way whichever rule runs first."""
+    paths = [str(p) for p in sorted(DATA.glob("*.yaml"))]
+    reports = []
+    for rules in (catalogue(), list(reversed(catalogue()))):
+        app, _ = load(paths)
+        reports.append([f.as_dict() for f in evaluate(app, Config(), rules).findings])
+    assert reports[0] == reports[1]
+    names = [(f["logical_id"], f["rule_id"], f["property_path"]) for f in reports[0]]
+    assert len(names) > len(set(names))  # the data has such ties: the test would see a wrong order

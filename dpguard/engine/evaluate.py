@@ -173,9 +173,17 @@ def _evaluate(app: App, config: Config | None, rules: Iterable[Rule]) -> Report:
             findings.extend(_scoped(rule, _run(rule, app), app.templates[0], config, counts))
 
     acknowledgments = _apply_acknowledgments(app, findings, rules, config.today)
+    # Ordered by resource before SAM's resources are named too: findings on two resources that
+    # one SAM resource made then keep the order of those resources' ids (and each rule's own
+    # order), not the order the rules ran in.
+    findings.sort(key=lambda f: (f.template, f.logical_id or ""))
     name_sam_resources(app, findings, acknowledgments)  # SAM: name the SAM resource, not what it made
-    findings.sort(key=lambda f: (f.template, f.logical_id or "", f.clause, f.rule_id, f.property_path))
+    findings.sort(key=_finding_order)
     return Report(findings, app.templates, dict(counts), acknowledgments, rules, types)
+
+
+def _finding_order(f: Finding) -> tuple:
+    return (f.template, f.logical_id or "", f.clause, f.rule_id, f.property_path)
 
 
 def _run(rule: Rule, *args: Any) -> list[Outcome]:
