@@ -181,7 +181,8 @@ def _expires_all_noncurrent(item, tpl) -> bool | str | Unknown:
 
     facts = [known(s, s in ("Enabled", ABSENT)) for s in nested_values(item, tpl, "Status")]
     for key in _RULE_FILTERS:
-        facts += [known(v, v in (ABSENT, "", [], {})) for v in nested_values(item, tpl, key)]
+        if not isinstance(item, dict) or key in item:  # a rule without the key is not narrowed by it
+            facts += [known(v, v in (ABSENT, "", [], {})) for v in nested_values(item, tpl, key)]
     for expiry in nested_values(item, tpl, "NoncurrentVersionExpiration"):
         if expiry is ABSENT:  # the legacy spelling
             facts += [days(d, "NoncurrentVersionExpirationInDays")
