@@ -48,9 +48,13 @@ def _combos(item: dict, keys: Iterable[str], tpl) -> list[dict] | Unknown:
     """Every combination of the values the keys of `item` may take (Fn::If branches,
     parameters with AllowedValues, ...), each as a dict of resolved values."""
     keys = list(keys)
-    if not any(type(item.get(key)) is dict for key in keys):
-        # no intrinsic among the values (the usual case): one combination, the values as written
-        return [{key: item.get(key, ABSENT) for key in keys}]
+    combo = {}
+    for key in keys:
+        value = combo[key] = item.get(key, ABSENT)
+        if type(value) is dict:
+            break
+    else:  # no intrinsic among the values (the usual case): one combination, the values as written
+        return [combo]
     options = [cidr_alternatives(item.get(key, ABSENT), tpl) for key in keys]
     if math.prod(len(o) for o in options) > MAX_ALTERNATIVES:
         return Unknown(f"more than {MAX_ALTERNATIVES} combinations of values")
@@ -149,6 +153,8 @@ def port_range(from_port: Any, to_port: Any) -> tuple[int, int] | Unknown:
 
 def _port(value: Any, default: int) -> int | Unknown:
     """One end of a port range: its number, `default` when absent or -1."""
+    if type(value) is int:  # the usual case
+        return default if value == -1 else value
     if isinstance(value, Unknown):
         return value
     number = default if value is ABSENT else as_int(value)
