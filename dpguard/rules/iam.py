@@ -422,6 +422,8 @@ def iam_no_pass_role_wildcard(r, t):
       remediation="Attach a policy with the actions the role needs, or use grants: "
                   "table.grant_read_write_data(role)")
 def iam_no_admin_managed_policy(r, t):
+    if "ManagedPolicyArns" not in r.props:
+        return  # nothing attached (the walk below would give only ABSENT)
     for path, arn in r.values("ManagedPolicyArns.*"):
         if arn is ABSENT:
             continue
