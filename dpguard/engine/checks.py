@@ -378,14 +378,15 @@ def public_statements(r: Resource, path: str) -> Iterator[Outcome]:
 
 def denies_insecure_transport(s: Statement) -> bool:
     """A Deny of every action when aws:SecureTransport is false (CDK's enforceSSL shape)."""
-    if not s.denies or not isinstance(s.condition, dict):
+    if s.effect != "Deny" or not isinstance(s.condition, dict):
         return False
-    if not any(p == ("*", "*") or p == ("AWS", "*") for p in s.principals or ()):
+    principals = s.principals or ()
+    if ("*", "*") not in principals and ("AWS", "*") not in principals:
         return False
-    if not s.actions or not all(isinstance(a, str) for a in s.actions):
+    actions = s.actions
+    if not actions or not all(isinstance(a, str) for a in actions):
         return False
-    service_wide = any(a == "*" or a.endswith(":*") for a in s.actions)
-    if not service_wide:
+    if "*" not in actions and not any(a.endswith(":*") for a in actions):  # service-wide
         return False
     for operator, entries in s.condition.items():
         if operator.lower() not in ("bool", "booliftexists") or not isinstance(entries, dict):
