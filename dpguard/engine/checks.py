@@ -178,9 +178,9 @@ def _principals(node: Any, tpl: Template) -> list:
             out.append(("?", value))
         elif isinstance(value, dict):
             for kind, ids in value.items():
-                out.extend((kind, v) for v in _strings(ids, tpl))
+                out += [(kind, v) for v in _strings(ids, tpl)]
         else:
-            out.extend(("*" if v == "*" else "AWS", v) for v in _strings(value, tpl))
+            out += [("*" if v == "*" else "AWS", v) for v in _strings(value, tpl)]
     return out
 
 
