@@ -5,10 +5,10 @@ credentials in templates (clause 2), no direct internet access (clause 1), no ro
 from __future__ import annotations
 
 import json
-import re
 import weakref
 from typing import Any, Iterator
 
+from ..engine.lazy_re import LazyPattern
 from ..engine.checks import customer_managed_key, follow, leaves, literal_name, nested_values
 from ..engine.findings import Outcome, unverifiable, violation
 from ..engine.values import ABSENT, ResRef, Unknown, as_bool, is_literal
@@ -256,7 +256,7 @@ def _must_be(r, prop: str, wanted: str, what: str, when_absent: str, when_other:
 # (m5d, c6id, r5dn, g4dn, p3dn, p4d) and these, which have instance storage without the letter.
 LOCAL_STORAGE_FAMILIES = frozenset({"g5", "g6", "g6e", "gr6", "p5", "p5e", "p5en", "p6", "trn1", "trn1n",
                                     "trn2", "inf2"})
-D_FAMILY = re.compile(r"^[a-z]+\d+[a-z]*d[a-z]*$")
+D_FAMILY = LazyPattern(r"^[a-z]+\d+[a-z]*d[a-z]*$")
 
 
 def local_storage(instance_type: str) -> bool:

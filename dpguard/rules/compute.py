@@ -3,9 +3,9 @@ URLs, artifact encryption, logs), EKS clusters (secrets encryption, public endpo
 logs), WorkSpaces volumes and DLM snapshot copies."""
 from __future__ import annotations
 
-import re
 from typing import Any, Iterator
 
+from ..engine.lazy_re import LazyPattern
 from ..engine.checks import (customer_managed_key, expand_ifs, leaves, nested_values, require,
                              tag_values)
 from ..engine.findings import Outcome, unverifiable, violation
@@ -36,7 +36,7 @@ def _reason(value: Any) -> str:
 
 # Values that are credentials whatever their variable is called, in one pattern (group name ->
 # what to call it). None of them is shorter than SHORTEST_CREDENTIAL characters.
-CREDENTIAL_VALUE = re.compile(
+CREDENTIAL_VALUE = LazyPattern(
     r"(?P<aws>(?<![A-Z0-9])(?:AKIA|ASIA)[A-Z0-9]{16}(?![A-Z0-9]))"
     r"|(?P<key>-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----)"
     r"|(?P<github>(?<![A-Za-z0-9_])(?:gh[pousr]_[A-Za-z0-9]{36}|github_pat_[A-Za-z0-9_]{22,}))"
@@ -121,8 +121,8 @@ def codebuild_no_plaintext_credentials(r, t):
 
 # ---------------------------------------------------------------- CodeBuild: source URLs
 
-URL_USERINFO = re.compile(r"^\s*[A-Za-z][A-Za-z0-9+.-]*://([^/?#@\s]*)@")
-TOKEN_LIKE = re.compile(r"^[A-Za-z0-9_\-]{20,}$")
+URL_USERINFO = LazyPattern(r"^\s*[A-Za-z][A-Za-z0-9+.-]*://([^/?#@\s]*)@")
+TOKEN_LIKE = LazyPattern(r"^[A-Za-z0-9_\-]{20,}$")
 PLACEHOLDER = "\x00"  # stands for a value substituted at deploy time
 
 

@@ -24,6 +24,7 @@ import marshal
 import re
 from typing import Any, Iterable, NamedTuple
 
+from ..engine.lazy_re import LazyPattern
 from ..engine.findings import violation
 from . import rule
 
@@ -38,20 +39,20 @@ class Exposed(NamedTuple):
 # Shortest string that can hold any format below (an access key id is 20 characters).
 MIN_SECRET_LENGTH = 20
 
-AWS_KEY_ID = re.compile(r"(?<![A-Z0-9])((?:AKIA|ASIA)[A-Z2-7]{16})(?![A-Z0-9])")
-AWS_SECRET_KEY = re.compile(r"(?<![A-Za-z0-9/+])([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])")
-AWS_SECRET_ASSIGNED = re.compile(
+AWS_KEY_ID = LazyPattern(r"(?<![A-Z0-9])((?:AKIA|ASIA)[A-Z2-7]{16})(?![A-Z0-9])")
+AWS_SECRET_KEY = LazyPattern(r"(?<![A-Za-z0-9/+])([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])")
+AWS_SECRET_ASSIGNED = LazyPattern(
     r"(?i:aws_?secret_?access_?key)[\"']?\s*(?:=|:|\s)\s*[\"']?([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])")
-PEM_HEADER = re.compile(r"-----BEGIN ((?:[A-Z0-9]+ )*)PRIVATE KEY(?: BLOCK)?-----")
-PEM_HEADER_LINE = re.compile(r"[ \t]*[A-Za-z][A-Za-z-]*: [^\n]*\n")  # Proc-Type:, DEK-Info:
-PEM_BODY = re.compile(r"(?:[A-Za-z0-9+/=]|\s|\\n)+")
+PEM_HEADER = LazyPattern(r"-----BEGIN ((?:[A-Z0-9]+ )*)PRIVATE KEY(?: BLOCK)?-----")
+PEM_HEADER_LINE = LazyPattern(r"[ \t]*[A-Za-z][A-Za-z-]*: [^\n]*\n")  # Proc-Type:, DEK-Info:
+PEM_BODY = LazyPattern(r"(?:[A-Za-z0-9+/=]|\s|\\n)+")
 PEM_MIN_BODY = 64  # base64 characters: a placeholder ("...", "<key>") has none
-GITHUB = re.compile(r"(?<![A-Za-z0-9_])(gh[pousr]_[A-Za-z0-9]{36}|github_pat_[A-Za-z0-9_]{82})(?![A-Za-z0-9_])")
-SLACK = re.compile(r"(?<![A-Za-z0-9-])(xox[abp]-\d{1,14}(?:-\d{6,14}){1,2}-[A-Za-z0-9]{24,64})(?![A-Za-z0-9-])")
-SLACK_WEBHOOK = re.compile(r"hooks\.slack\.com/services/(T[A-Z0-9]{8,12}/B[A-Z0-9]{8,12}/[A-Za-z0-9]{24})(?![A-Za-z0-9])")
-STRIPE = re.compile(r"(?<![A-Za-z0-9_])([sr]k_live_[A-Za-z0-9]{24,99})(?![A-Za-z0-9_])")
-GOOGLE = re.compile(r"(?<![A-Za-z0-9_-])(AIza[A-Za-z0-9_-]{35})(?![A-Za-z0-9_-])")
-PLACEHOLDER_RUN = re.compile(r"(.)\1{7}")  # xxxxxxxx, 00000000: a placeholder, not a token
+GITHUB = LazyPattern(r"(?<![A-Za-z0-9_])(gh[pousr]_[A-Za-z0-9]{36}|github_pat_[A-Za-z0-9_]{82})(?![A-Za-z0-9_])")
+SLACK = LazyPattern(r"(?<![A-Za-z0-9-])(xox[abp]-\d{1,14}(?:-\d{6,14}){1,2}-[A-Za-z0-9]{24,64})(?![A-Za-z0-9-])")
+SLACK_WEBHOOK = LazyPattern(r"hooks\.slack\.com/services/(T[A-Z0-9]{8,12}/B[A-Z0-9]{8,12}/[A-Za-z0-9]{24})(?![A-Za-z0-9])")
+STRIPE = LazyPattern(r"(?<![A-Za-z0-9_])([sr]k_live_[A-Za-z0-9]{24,99})(?![A-Za-z0-9_])")
+GOOGLE = LazyPattern(r"(?<![A-Za-z0-9_-])(AIza[A-Za-z0-9_-]{35})(?![A-Za-z0-9_-])")
+PLACEHOLDER_RUN = LazyPattern(r"(.)\1{7}")  # xxxxxxxx, 00000000: a placeholder, not a token
 
 # (marker, regex, kind, characters of the match shown before the ellipsis); the marker is a
 # substring of every match, tested before the regex runs.
@@ -65,7 +66,7 @@ TOKENS = (
 # Cheap tests that rule a string out: every secret found below contains one of these.
 MARKERS = ("AKIA", "ASIA", "-----BEGIN", "SECRET_ACCESS_KEY", "secret_access_key", "ecretAccessKey",
            "k_live_", "AIza", "hooks.slack.com")
-MARKER_PATTERNS = (re.compile(r"gh[pousr]_|github_pat_"), re.compile(r"xox[abp]-"))
+MARKER_PATTERNS = (LazyPattern(r"gh[pousr]_|github_pat_"), LazyPattern(r"xox[abp]-"))
 # The same tests over a marshalled template (bytes), fastest first; a few regexes with a
 # literal prefix cost less than several substring searches.
 BYTE_MARKERS = (b"-----BEGIN", b"hooks.slack.com", b"SECRET_ACCESS_KEY", b"secret_access_key", b"k_live_")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any, Iterator
 
+from ..engine.lazy_re import LazyPattern
 from ..engine.checks import nested_values, require, resource_targets
 from ..engine.findings import Outcome, unverifiable, violation
 from ..engine.values import ABSENT, Unknown, alternatives, as_bool, as_text, described, is_literal
@@ -42,7 +43,7 @@ def label(node: Any, tpl, key: str, default: str = "") -> str:
 
 # ELB security policy names carry their oldest TLS version: ELBSecurityPolicy-TLS13-1-2-2021-06,
 # -TLS-1-2-2017-01, -FS-1-2-Res-2020-10 (1.2); -TLS13-1-0-2021-06, -FS-2018-06, -2016-08 (1.0).
-_ELB_POLICY_FLOOR = re.compile(r"(?:TLS13|TLS|FS)-1-(\d)", re.IGNORECASE)
+_ELB_POLICY_FLOOR = LazyPattern(r"(?:TLS13|TLS|FS)-1-(\d)", re.IGNORECASE)
 
 
 def elb_policy_is_tls12(name: Any) -> bool:
@@ -338,7 +339,7 @@ def cloudfront_https_only(r, t):
                        "a cache behavior serves viewers over plain HTTP; use redirect-to-https")
 
 
-_CLOUDFRONT_TLS = re.compile(r"^TLSv1\.(\d)_(\d{4})$")
+_CLOUDFRONT_TLS = LazyPattern(r"^TLSv1\.(\d)_(\d{4})$")
 
 
 def cloudfront_min_tls_ok(version: Any) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any, Iterator
 
+from ..engine.lazy_re import LazyPattern
 from ..engine.checks import (entry_values, follow, is_set, leaves, require_true,
                              resource_targets)
 from ..engine.findings import Outcome, unverifiable, violation
@@ -513,9 +514,9 @@ def cloudfront_logging(r, t):
 
 # ---------------------------------------------------------------- clause 4: the alert path
 
-_WHOLE_TOKEN = re.compile(r"^⟨(\d+):([^.⟩]+)(?:\.([^⟩]+))?⟩$")
+_WHOLE_TOKEN = LazyPattern(r"^⟨(\d+):([^.⟩]+)(?:\.([^⟩]+))?⟩$")
 # The last part of an ARN, where tokens such as ⟨1:Topic.TopicName⟩ have colons of their own.
-_LAST_ARN_PART = re.compile(r"(?:⟨[^⟩]*⟩|[^:⟨⟩])*$")
+_LAST_ARN_PART = LazyPattern(r"(?:⟨[^⟩]*⟩|[^:⟨⟩])*$")
 
 
 def _topic_of(alarm, value: Any):

@@ -14,6 +14,7 @@ import re
 import zlib
 from typing import Any
 
+from ..engine.lazy_re import LazyPattern
 from ..engine.checks import customer_managed_key, expand_ifs, first, literal_name
 from ..engine.findings import unverifiable, violation
 from ..engine.values import ABSENT, TOKEN_RE, ResRef, Unknown, alternatives, as_bool, as_text
@@ -25,9 +26,9 @@ ROTATION_SCHEDULE = "AWS::SecretsManager::RotationSchedule"
 TARGET_ATTACHMENT = "AWS::SecretsManager::SecretTargetAttachment"
 
 # Dynamic references that CloudFormation resolves from an encrypted store at deploy time.
-SECRET_REFERENCE = re.compile(r"\{\{resolve:(secretsmanager|ssm-secure):")
+SECRET_REFERENCE = LazyPattern(r"\{\{resolve:(secretsmanager|ssm-secure):")
 PLAIN_SSM_REFERENCE = "{{resolve:ssm:"
-AWS_ACCESS_KEY_ID = re.compile(r"(?<![A-Z0-9])(AKIA|ASIA)[A-Z0-9]{16}(?![A-Z0-9])")
+AWS_ACCESS_KEY_ID = LazyPattern(r"(?<![A-Z0-9])(AKIA|ASIA)[A-Z0-9]{16}(?![A-Z0-9])")
 
 
 # ---------------------------------------------------------------- what looks like a credential
@@ -48,7 +49,7 @@ REFERENCE_WORDS = {"arn", "arns", "name", "names", "id", "ids", "path", "url", "
 # An environment variable called ..._PARAMETER names an SSM parameter; an SSM parameter's own
 # logical id ending in Param(eter) says nothing about what it holds.
 ENV_REFERENCE_WORDS = REFERENCE_WORDS | {"param", "parameter", "parameters", "ssm"}
-CDK_HASH = re.compile(r"[0-9A-F]{8}$")
+CDK_HASH = LazyPattern(r"[0-9A-F]{8}$")
 
 
 def words(name: str) -> list[str]:
@@ -352,7 +353,7 @@ def db_no_literal_password(r, t):
 
 DEFAULT_USERNAMES = {"admin", "root", "postgres", "sa", "master", "administrator", "user",
                      "awsuser", "dbadmin", "mysql", "test", "guest"}
-SECRET_FIELD = re.compile(r"\{\{resolve:secretsmanager:⟨(\d+):([^⟩.]+)⟩:SecretString:([^:}]+)")
+SECRET_FIELD = LazyPattern(r"\{\{resolve:secretsmanager:⟨(\d+):([^⟩.]+)⟩:SecretString:([^:}]+)")
 
 
 def _username_in_secret(text: str, r) -> str | Unknown | None:
@@ -709,29 +710,29 @@ USER_DATA = {"AWS::EC2::Instance": "UserData",
              "AWS::EC2::LaunchTemplate": "LaunchTemplateData.UserData",
              "AWS::AutoScaling::LaunchConfiguration": "UserData"}
 MAX_USER_DATA = 256 * 1024  # EC2 takes 16 KB; anything much larger is not user data
-BASE64_TEXT = re.compile(r"[A-Za-z0-9+/]+={0,2}")
-SUB_VARIABLE = re.compile(r"\$\{([^}]*)\}")
+BASE64_TEXT = LazyPattern(r"[A-Za-z0-9+/]+={0,2}")
+SUB_VARIABLE = LazyPattern(r"\$\{([^}]*)\}")
 # A value in the template that the script text stands in for: ⟦index⟧.
-PLACEHOLDER = re.compile(r"⟦(\d+)⟧")
+PLACEHOLDER = LazyPattern(r"⟦(\d+)⟧")
 _VALUE = r"(?P<value>\"[^\"\n]*\"|'[^'\n]*'|[^\s\"';|&)]+)"
 # Commands that set a password from a value written on the command line. Each pattern is tried
 # only when its marker is in the script.
 SCRIPT_PASSWORDS = (
-    ("passwd", "echo ... | passwd", re.compile(
+    ("passwd", "echo ... | passwd", LazyPattern(
         r"\becho\s+(?:-[a-zA-Z]+\s+)*(?P<value>\"[^\"\n]*\"|'[^'\n]*'|[^\s\"'|;&]+)\s*\|\s*(?:sudo\s+)?passwd\b")),
-    ("chpasswd", "echo user:password | chpasswd", re.compile(
+    ("chpasswd", "echo user:password | chpasswd", LazyPattern(
         r"\becho\s+(?:-[a-zA-Z]+\s+)*[\"']?[\w.@-]+:(?P<value>[^\s\"'|;&]+)[\"']?\s*\|\s*(?:sudo\s+)?chpasswd\b")),
-    ("mysql", "mysql -p<password>", re.compile(
+    ("mysql", "mysql -p<password>", LazyPattern(
         r"\b(?:mysql|mysqladmin|mysqldump|mariadb)\b[^\n|;&]*?\s-p" + _VALUE)),
-    ("mysqladmin", "mysqladmin password", re.compile(
+    ("mysqladmin", "mysqladmin password", LazyPattern(
         r"\bmysqladmin\b[^\n|;&]*?\spassword\s+" + _VALUE)),
-    ("--password", "--password", re.compile(r"\s--password(?:=|\s+)" + _VALUE)),
-    ("aws_secret_access_key", "aws configure set aws_secret_access_key", re.compile(
+    ("--password", "--password", LazyPattern(r"\s--password(?:=|\s+)" + _VALUE)),
+    ("aws_secret_access_key", "aws configure set aws_secret_access_key", LazyPattern(
         r"\baws\s+configure\s+set\s+(?:\S+\.)?aws_secret_access_key\s+" + _VALUE)),
-    ("=", "", re.compile(
+    ("=", "", LazyPattern(
         r"^[ \t]*(?:export[ \t]+)?(?P<name>[A-Za-z_][A-Za-z0-9_]*)=" + _VALUE, re.MULTILINE)),
 )
-CLOUD_CONFIG_PASSWORD = re.compile(r"^[ \t]*(?:password|plain_text_passwd)[ \t]*:[ \t]*" + _VALUE, re.MULTILINE)
+CLOUD_CONFIG_PASSWORD = LazyPattern(r"^[ \t]*(?:password|plain_text_passwd)[ \t]*:[ \t]*" + _VALUE, re.MULTILINE)
 
 
 class _Script:

@@ -19,10 +19,10 @@ ARN that matches nothing in the app protects something else and is ignored.
 """
 from __future__ import annotations
 
-import re
 import weakref
 from typing import Any, Iterator
 
+from ..engine.lazy_re import LazyPattern
 from ..engine.checks import resource_targets
 from ..engine.findings import Outcome, unverifiable, violation
 from ..engine.values import ABSENT, ResRef, Unknown, alternatives, as_text, is_literal
@@ -42,10 +42,10 @@ WHAT = {"alb": "internet-facing application load balancer", "rest": "REST API st
 # Literal text in an ARN that tells which kind of resource it names.
 _KIND_HINTS = (("alb", (":elasticloadbalancing:", "loadbalancer/app/")),
                ("rest", (":apigateway:", "/restapis/")), ("appsync", (":appsync:", ":apis/")))
-_WHOLE_TOKEN = re.compile(r"^⟨(\d+):([^.⟩]+)(?:\.([^⟩]+))?⟩$")
-_STAGE_ARN = re.compile(r"/restapis/([^/]+)/stages/([^/]+)$")
-_APPSYNC_ARN = re.compile(r":apis/([^/]+)$")
-_ALB_ARN = re.compile(r":loadbalancer/app/([^/]+)/")
+_WHOLE_TOKEN = LazyPattern(r"^⟨(\d+):([^.⟩]+)(?:\.([^⟩]+))?⟩$")
+_STAGE_ARN = LazyPattern(r"/restapis/([^/]+)/stages/([^/]+)$")
+_APPSYNC_ARN = LazyPattern(r":apis/([^/]+)$")
+_ALB_ARN = LazyPattern(r":loadbalancer/app/([^/]+)/")
 
 
 class _Coverage:
