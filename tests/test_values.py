@@ -44,6 +44,21 @@ def test_sub_join_keep_references_as_tokens():
     assert values_of({"Fn::Join": ["", [{"Fn::GetAtt": ["B", "Arn"]}, "/*"]]}, tpl) == ["⟨0:B.Arn⟩/*"]
 
 
+def test_join_of_references_parameters_and_other_calls():
+    tpl = {"Parameters": {"Env": {"Type": "String", "AllowedValues": ["dev", "prod"]}},
+           "Conditions": {"C": {"Fn::Equals": [{"Ref": "AWS::Region"}, "x"]}},
+           "Resources": {"B": {"Type": "AWS::S3::Bucket"}}}
+    arn = ["arn:", {"Ref": "AWS::Partition"}, ":iam::", {"Ref": "AWS::AccountId"}, ":root"]
+    assert values_of({"Fn::Join": ["", arn]}, tpl) == ["arn:aws:iam::⟨AWS::AccountId⟩:root"]
+    assert values_of({"Fn::Join": ["-", [{"Ref": "B"}, {"Ref": "Env"}]]}, tpl) == ["⟨0:B⟩-dev", "⟨0:B⟩-prod"]
+    assert values_of({"Fn::Join": ["/", ["a", {"Fn::If": ["C", "b", "c"]}, 7]]}, tpl) == ["a/b/7", "a/c/7"]
+    assert values_of({"Fn::Join": ["", [{"Fn::Join": [".", ["x", {"Ref": "B"}]]}, "!"]]}, tpl) == ["x.⟨0:B⟩!"]
+    [missing] = values_of({"Fn::Join": ["", ["a", {"Ref": "AWS::NoValue"}]]}, tpl)
+    assert isinstance(missing, Unknown)
+    [undefined] = values_of({"Fn::Join": ["", ["a", {"Ref": "Nope"}]]}, tpl)
+    assert isinstance(undefined, Unknown)
+
+
 def test_if_gives_both_branches_unless_the_condition_is_decided():
     tpl = {"Parameters": {"Env": {"Type": "String"}},
            "Conditions": {"Prod": {"Fn::Equals": [{"Ref": "Env"}, "prod"]},

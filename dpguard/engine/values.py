@@ -183,17 +183,15 @@ def alternatives(node: Any, tpl: Any, depth: int = 0) -> list:
     if isinstance(node, dict) and len(node) == 1:
         key = next(iter(node))
         if key == "Ref" or key.startswith("Fn::"):
-            # The usual references to a resource of the template, without the general machinery
-            # (logical ids have no "::", which pseudo parameters have).
+            # the usual forms first, without the general machinery
             arg = node[key]
-            if key == "Fn::GetAtt" and type(arg) is list and len(arg) == 2 and type(arg[0]) is str \
-                    and type(arg[1]) is str and arg[0] in tpl.resources and not arg[1].startswith("Outputs."):
-                return [ResRef(tpl.uid, arg[0], arg[1])]
-            if key == "Ref" and type(arg) is str:
-                if "::" not in arg and arg in tpl.resources:
-                    return [ResRef(tpl.uid, arg)]
-                if arg in _PSEUDO:
-                    return [_PSEUDO[arg]]
+            value = _reference(key, arg, tpl)
+            if value is not None:
+                return [value]
+            if key == "Fn::Join":
+                value = _plain_join(arg, tpl)
+                if value is not None:
+                    return [value]
             if depth > MAX_DEPTH:
                 return [Unknown("expression nested too deeply")]
             handler = INTRINSICS.get(key)
@@ -204,6 +202,41 @@ def alternatives(node: Any, tpl: Any, depth: int = 0) -> list:
                 return [Unknown(f"{key} has more than {MAX_ALTERNATIVES} possible values")]
             return result
     return [node]
+
+
+def _reference(key: str, arg: Any, tpl: Any) -> Any:
+    """The one value of a Ref or Fn::GetAtt to a resource of the template, or of a Ref to a
+    pseudo parameter; None for any other call (logical ids have no "::", pseudo parameters do)."""
+    if key == "Ref" and type(arg) is str:
+        if "::" not in arg and arg in tpl.resources:
+            return ResRef(tpl.uid, arg)
+        return _PSEUDO.get(arg)
+    if key == "Fn::GetAtt" and type(arg) is list and len(arg) == 2 and type(arg[0]) is str \
+            and type(arg[1]) is str and arg[0] in tpl.resources and not arg[1].startswith("Outputs."):
+        return ResRef(tpl.uid, arg[0], arg[1])
+    return None
+
+
+def _plain_join(arg: Any, tpl: Any) -> str | None:
+    """An Fn::Join of strings and the usual references (see _reference) as the one string it
+    makes (references as tokens, as _join writes them); None for any other Fn::Join."""
+    if not (type(arg) is list and len(arg) == 2 and type(arg[0]) is str and type(arg[1]) is list):
+        return None
+    texts = []
+    for item in arg[1]:
+        if type(item) is not str:
+            if not (type(item) is dict and len(item) == 1):
+                return None
+            key = next(iter(item))
+            value = _reference(key, item[key], tpl)
+            if type(value) is ResRef:
+                item = value.token()
+            elif type(value) is str:
+                item = value
+            else:
+                return None
+        texts.append(item)
+    return arg[0].join(texts)
 
 
 def scalar_alternatives(node: Any, tpl: Any, depth: int) -> list:
