@@ -20,7 +20,7 @@ LIVE = "dpguard:live"  # resource Metadata of live resources (dpguard/audit/live
 
 
 class Resource:
-    __slots__ = ("logical_id", "type", "props", "raw", "template", "problem", "cache")
+    __slots__ = ("logical_id", "type", "props", "raw", "template", "problem", "cache", "_walked")
 
     def __init__(self, logical_id: str, raw: Any, template: "Template"):
         self.logical_id = logical_id
@@ -28,6 +28,7 @@ class Resource:
         self.template = template
         self.problem: str | None = None
         self.cache: dict = {}  # work shared by several rules, e.g. parsed policy documents
+        self._walked: dict[str, list] = {}  # path -> what values() found there
         self.type = ""
         self.props: dict = {}
         if not isinstance(raw, dict):
@@ -81,16 +82,15 @@ class Resource:
         a missing key gives ABSENT; a value of the wrong shape gives Unknown with the reason.
         Walked once per resource and path, however many rules ask (each gets its own list).
         """
-        key = ("values", path)
-        found = self.cache.get(key)
+        found = self._walked.get(path)
         if found is None:
             props = self.props
             plain = "." not in path and path not in ("", "*") and not (len(props) == 1 and _is_call(props))
             value = props.get(path, ABSENT) if plain else None
             if value is not None and not (isinstance(value, dict) and len(value) == 1):
-                found = self.cache[key] = [(f"Properties/{path}", value)]  # a top-level property as written
+                found = self._walked[path] = [(f"Properties/{path}", value)]  # a top-level property as written
             else:
-                found = self.cache[key] = []
+                found = self._walked[path] = []
                 _walk(self.props, path.split(".") if path else [], 0, self.template, "Properties", found)
         return list(found)
 
